@@ -1,0 +1,11 @@
+// apps/commands.h — the stereort subcommands. Each takes the arguments after its name (argv[0] = "stereort <cmd>")
+// and returns the process exit code. Library errors propagate as stereort::Error to main(), which prints one line.
+#pragma once
+
+namespace stereort {
+namespace app {
+
+int cmd_info(int argc, char** argv);
+
+}  // namespace app
+}  // namespace stereort
