@@ -4,6 +4,8 @@
 #include <atomic>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
 
 #include "core/check.h"
 #include "core/context.h"
@@ -84,6 +86,17 @@ bool gpu_or_skip(const char* name) {
   return false;
 }
 Device gpu() { return Device::cuda(0); }
+
+std::string golden_file(const std::string& name) {
+  std::string dir = STEREORT_GOLDEN_DIR;
+  if (const char* env = std::getenv("STEREORT_GOLDEN_DIR")) dir = env;
+  std::string path = dir + "/" + name + ".safetensors";
+  if (dir.empty() || !std::ifstream(path).good()) {
+    std::printf("skipped: golden tensors not found (%s)\n", path.c_str());
+    return "";
+  }
+  return path;
+}
 
 void expect_error(const std::function<void()>& f, const std::vector<std::string>& needles) {
   bool threw = false;

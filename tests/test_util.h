@@ -56,6 +56,10 @@ void check_grad(const std::function<Tensor(const std::vector<Tensor>&)>& f, cons
 bool gpu_or_skip(const char* name);
 Device gpu();
 
+// Path of a golden safetensors file (e.g. "selective_scan"), or "" after printing "skipped: ..." when the golden
+// folder is not present on this machine.
+std::string golden_file(const std::string& name);
+
 // Run `f` and check it throws stereort::Error whose message contains every string in `needles`.
 void expect_error(const std::function<void()>& f, const std::vector<std::string>& needles);
 
