@@ -35,7 +35,7 @@ Shape infer_shape(const Shape& shape, int64_t numel, const char* op, const Shape
 bool view_strides(const Shape& os, const Shape& ost, const Shape& ns, Shape* out) {
   // PyTorch's computeStride: walk old dims in chunks of contiguous memory, match new dims to each chunk.
   out->assign(ns.size(), 0);
-  if (shape_numel(os) == 0) {
+  if (shape_numel(os) <= 1) {  // empty or a single element: any shape of that size is a view
     *out = contiguous_strides(ns);
     return true;
   }
