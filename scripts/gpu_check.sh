@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# scripts/gpu_check.sh — the GPU machine's check: configure Release for sm_90, build with -j16, run every test
+# (GPU ones included), run every benchmark program, write logs under $OUT and print a summary.
+#   Expects the stb headers in .stb/ and the golden tensors in .golden/ (both git-ignored; the device call carries
+#   them). Usage: bash scripts/gpu_check.sh [--no-bench] [--tests PATTERN] [--bench PATTERN]
+set -uo pipefail
+OUT=${OUT:-/tmp/stereort-gpu-out}
+mkdir -p "$OUT"
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+bench=1; tests_filter=""; bench_filter="."
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --no-bench) bench=0 ;;
+    --tests) tests_filter="$2"; shift ;;
+    --bench) bench_filter="$2"; shift ;;
+  esac
+  shift
+done
+B=build-gpu
+start=$(date +%s)
+cmake -S . -B $B -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 -DSTEREORT_CUDA=ON \
+  -DSTEREORT_STB_DIR="$root/.stb" -DSTEREORT_GOLDEN_DIR="$root/.golden" >"$OUT/build.log" 2>&1 || {
+  echo "configure FAILED"; tail -30 "$OUT/build.log"; exit 1; }
+if ! cmake --build $B -j16 >>"$OUT/build.log" 2>&1; then
+  echo "build FAILED"; grep -E "error|Error" "$OUT/build.log" | head -40; exit 1
+fi
+echo "build: $(( $(date +%s) - start )) s"
+./$B/stereort info | tee "$OUT/info.log"
+nvidia-smi --query-gpu=name,memory.total,clocks.sm,clocks.max.sm --format=csv >>"$OUT/info.log" 2>&1
+
+targs=()
+[ -n "$tests_filter" ] && targs=(--source-file="$tests_filter")
+t0=$(date +%s)
+./$B/tests/stereort_tests "${targs[@]}" --no-intro >"$OUT/tests.log" 2>&1
+trc=$?
+echo "tests: rc=$trc, $(( $(date +%s) - t0 )) s"
+grep -E "ERROR|FATAL|threw|test cases:|assertions:" "$OUT/tests.log" | head -60
+echo "GPU tests skipped: $(grep -c 'skipped: no CUDA device' "$OUT/tests.log")"
+
+if [ $bench -eq 1 ]; then
+  : >"$OUT/bench.log"
+  for b in $B/tests/*_bench; do
+    [ -x "$b" ] || continue
+    echo "$b" | grep -Eq "$bench_filter" || continue
+    echo "### $b" >>"$OUT/bench.log"
+    timeout 300 "$b" >>"$OUT/bench.log" 2>&1 || echo "### $b exited $?" >>"$OUT/bench.log"
+  done
+  cat "$OUT/bench.log"
+fi
+echo "gpu_check total: $(( $(date +%s) - start )) s"
+exit $trc
