@@ -86,6 +86,22 @@ struct StridedIndexer {
       for (int t = 0; t < NT; ++t) out[t] += i * strides[t][d];
     }
   }
+  // Same with 32-bit division (several times cheaper on the GPU); valid when numel < 2^32.
+  __device__ __forceinline__ void offsets32(uint32_t linear, int64_t* out) const {
+#pragma unroll
+    for (int t = 0; t < NT; ++t) out[t] = 0;
+    for (int d = ndim - 1; d >= 0; --d) {
+      uint32_t sz = uint32_t(sizes[d]);
+      uint32_t q = linear / sz, i = linear - q * sz;
+      linear = q;
+#pragma unroll
+      for (int t = 0; t < NT; ++t) out[t] += int64_t(i) * strides[t][d];
+    }
+  }
+  __device__ __forceinline__ void offsets_any(int64_t linear, int64_t n, int64_t* out) const {
+    if (n < (int64_t(1) << 32)) offsets32(uint32_t(linear), out);
+    else offsets(linear, out);
+  }
 };
 
 template <int NT>

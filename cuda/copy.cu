@@ -24,7 +24,7 @@ template <typename D, typename S>
 __global__ void copy_kernel(D* dst, const S* src, int64_t n, StridedIndexer<2> ix) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
     int64_t off[2];
-    ix.offsets(i, off);
+    ix.offsets_any(i, n, off);
     if constexpr (std::is_same<D, S>::value) dst[off[0]] = src[off[1]];
     else dst[off[0]] = store_d<D>(load_d<S>(src + off[1]));
   }
@@ -34,7 +34,7 @@ template <typename T>
 __global__ void fill_kernel(T* dst, T v, int64_t n, StridedIndexer<1> ix) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
     int64_t off[1];
-    ix.offsets(i, off);
+    ix.offsets_any(i, n, off);
     dst[off[0]] = v;
   }
 }

@@ -55,7 +55,7 @@ __global__ void binary_strided_kernel(BinaryKind k, T* out, const T* a, const T*
   using O = opmath_t<T>;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
     int64_t off[3];
-    ix.offsets(i, off);
+    ix.offsets_any(i, n, off);
     out[off[0]] = from_op<T>(apply_binary<O>(k, to_op(a[off[1]]), to_op(b[off[2]])));
   }
 }
