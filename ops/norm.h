@@ -45,37 +45,32 @@ void rms_norm_gated_backward(const Tensor& dy, const Tensor& dz, const Tensor& d
                              const Tensor& y, const Tensor& z, const Tensor& rstd, const Tensor& weight,
                              const Context& ctx);
 
-// ---- per-channel machinery (cuda/norm_channel.cu), shared by batch_norm, group_norm and the conv bias ---------------
-// x is viewed as (B, C, S) contiguous; statistics and coefficients are f32 tensors.
-// mean[c], var[c] (biased) over (b, s): Welford partials per tile of one channel, combined in double.
-void channel_stats(const Tensor& mean, const Tensor& var, const Tensor& x, int64_t B, int64_t C, int64_t S,
-                   const Context& ctx);
+// ---- per-channel norms (cuda/norm_channel.cu); x is viewed as (B, C, S) contiguous, statistics f32 ---------------
+// batch_norm: training: mean/var (biased, (C)) computed from x and written; eval: mean/var are inputs (running stats,
+// f32). rstd = rsqrt(var + eps) is written (C); out = (x - mean)·rstd·w + b. w/b: f32 (C) or undefined.
+void batch_norm_forward(const Tensor& out, const Tensor& mean, const Tensor& var, const Tensor& rstd, const Tensor& x,
+                        const Tensor& weight, const Tensor& bias, bool training, double eps, int64_t B, int64_t C,
+                        int64_t S, const Context& ctx);
+// dx (x's dtype), dweight/dbias (f32 (C)), each undefined when not wanted. training: the statistics depend on x.
+void batch_norm_backward(const Tensor& dx, const Tensor& dweight, const Tensor& dbias, const Tensor& dout,
+                         const Tensor& x, const Tensor& mean, const Tensor& rstd, const Tensor& weight, bool training,
+                         int64_t B, int64_t C, int64_t S, const Context& ctx);
+// group_norm over G groups of C/G channels: mean/rstd (B·G) written (f32).
+void group_norm_forward(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& x,
+                        const Tensor& weight, const Tensor& bias, int64_t B, int64_t C, int64_t G, int64_t S,
+                        double eps, const Context& ctx);
+void group_norm_backward(const Tensor& dx, const Tensor& dweight, const Tensor& dbias, const Tensor& dout,
+                         const Tensor& x, const Tensor& mean, const Tensor& rstd, const Tensor& weight, int64_t B,
+                         int64_t C, int64_t G, int64_t S, const Context& ctx);
+// Building blocks, also used by the conv bias (ops/conv.cpp):
 // sum_dy[c] = Σ_{b,s} dy;  sum_dyx[c] = Σ_{b,s} dy·(x - mean[c]) (mean undefined: Σ dy·x). With sum_dyx undefined
-// only Σ dy is computed (x and mean unused).
+// only Σ dy is computed (x and mean unused). f32 (C) outputs, accumulated in f32 per tile and in double across tiles.
 void channel_grad_sums(const Tensor& sum_dy, const Tensor& sum_dyx, const Tensor& dy, const Tensor& x,
                        const Tensor& mean, int64_t B, int64_t C, int64_t S, const Context& ctx);
-// out[r,s] = a[p]·u[r,s] + b[p]·v[r,s] + c[p] over rows r of length S, p = r mod P. a undefined = 1; v or b undefined
-// = no v term; c undefined = 0. out may alias u. out/u/v share a dtype.
+// out[r,s] = a[p]·u[r,s] + b[p]·v[r,s] + c[p] over rows r of length S, p = r mod P; a undefined = 1, v or b undefined
+// = no v term, c undefined = 0. Coefficients f32; out/u/v share a dtype; out may alias u.
 void channel_affine(const Tensor& out, const Tensor& u, const Tensor& a, const Tensor& v, const Tensor& b,
                     const Tensor& c, int64_t P, int64_t S, const Context& ctx);
-// batch_norm: rstd = rsqrt(var + eps), scale = w·rstd, shift = b - mean·scale (w/b undefined = 1/0), per channel.
-void batch_norm_coeffs(const Tensor& rstd, const Tensor& scale, const Tensor& shift, const Tensor& mean,
-                       const Tensor& var, const Tensor& weight, const Tensor& bias, double eps, const Context& ctx);
-// batch_norm backward, per channel, from the sums above over n = B·S values: dx = k1·dy + k2·x + k3 (training) or
-// k1·dy (k2/k3 undefined: eval, statistics fixed); dweight = rstd·sum_dyx, dbias = sum_dy (where defined).
-void batch_norm_backward_coeffs(const Tensor& k1, const Tensor& k2, const Tensor& k3, const Tensor& dweight,
-                                const Tensor& dbias, const Tensor& sum_dy, const Tensor& sum_dyx, const Tensor& mean,
-                                const Tensor& rstd, const Tensor& weight, double n, const Context& ctx);
-// group_norm: from (B·G) mean/var -> rstd (B·G) and per-(b,c) scale/shift (B·C).
-void group_norm_coeffs(const Tensor& rstd, const Tensor& scale, const Tensor& shift, const Tensor& mean,
-                       const Tensor& var, const Tensor& weight, const Tensor& bias, int64_t B, int64_t C, int64_t G,
-                       double eps, const Context& ctx);
-// group_norm backward: from per-(b,c) sums ds = Σ_s dy·x, dbs = Σ_s dy -> per-(b,c) k1,k2,k3 for
-// dx = k1·dy + k2·x + k3, and dweight/dbias (C) where defined. L = (C/G)·S values per group.
-void group_norm_backward_coeffs(const Tensor& k1, const Tensor& k2, const Tensor& k3, const Tensor& dweight,
-                                const Tensor& dbias, const Tensor& ds, const Tensor& dbs, const Tensor& mean,
-                                const Tensor& rstd, const Tensor& weight, int64_t B, int64_t C, int64_t G, int64_t S,
-                                const Context& ctx);
 }  // namespace cuda
 
 }  // namespace stereort
