@@ -30,10 +30,11 @@ Tensor ref_linear(const Tensor& x, const Tensor& w, const Tensor& b) {
 }  // namespace
 
 TEST_CASE("linear: CPU forward matches the float64 definition") {
-  for (DType dt : {DType::F64, DType::F32}) {
-    Tensor x = rand_t({2, 3, 7}, dt), w = rand_t({5, 7}, dt), b = rand_t({5}, dt);
+  for (DType dt : {DType::F64, DType::F32})
+  for (int64_t outf : {5, 19}) {  // below and above the 8-output block of the CPU kernel
+    Tensor x = rand_t({2, 3, 7}, dt), w = rand_t({outf, 7}, dt), b = rand_t({outf}, dt);
     Tensor y = linear(x, w, b);
-    CHECK(y.shape() == Shape{2, 3, 5});
+    CHECK(y.shape() == Shape{2, 3, outf});
     CHECK(y.dtype() == dt);
     Tol tol = dt == DType::F64 ? kTolF64 : kTolF32;
     expect_close(y, ref_linear(x, w, b), tol, "linear with bias");
