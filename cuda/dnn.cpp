@@ -89,8 +89,12 @@ namespace {
 
 std::vector<int64_t> cache_key(const Problem& p, int device) {
   const ConvGeometry& g = p.g;
+  // Pointer alignment (capped at 16 B) is part of the problem: vectorised kernels found on aligned buffers may not
+  // accept a view that starts at an odd element.
+  uint64_t bits = reinterpret_cast<uint64_t>(p.x) | reinterpret_cast<uint64_t>(p.w) | reinterpret_cast<uint64_t>(p.y) | 16u;
+  int64_t align = int64_t(bits & (~bits + 1));
   std::vector<int64_t> k = {int64_t(p.pass), int64_t(p.dtype), int64_t(p.math), int64_t(conv_algo_policy()),
-                            device, g.nsp, g.batch, g.in_channels, g.out_channels, g.groups};
+                            device, align, g.nsp, g.batch, g.in_channels, g.out_channels, g.groups};
   for (const Shape* s : {&g.in, &g.out, &g.kernel, &g.stride, &g.padding, &g.dilation})
     k.insert(k.end(), s->begin(), s->end());
   return k;

@@ -4,10 +4,10 @@
 //   Math: f32 -> CUDNN_FMA_MATH (strict fp32; cuDNN's default math would allow TF32 on Hopper), f32 with
 //   allow_tf32() -> CUDNN_DEFAULT_MATH, f16/bf16 -> CUDNN_TENSOR_OP_MATH; the convolution's compute type is always
 //   CUDNN_DATA_FLOAT (fp32 accumulation).
-//   Algorithm: chosen once per problem (pass, dtype, math, policy, device, every size and parameter) and cached for
-//   the process: ConvAlgoPolicy::Find runs cudnnFind*AlgorithmEx on the caller's buffers (the pass's output is
-//   overwritten, which the caller does anyway) with up to kMaxFindWorkspace bytes of scratch; Heuristic takes the
-//   first fitting result of cudnnGet*Algorithm_v7. With strict fp32 the chosen algorithm's math is forced to FMA
+//   Algorithm: chosen once per problem (pass, dtype, math, policy, device, pointer alignment, every size and
+//   parameter) and cached for the process: ConvAlgoPolicy::Find runs cudnnFind*AlgorithmEx on the caller's buffers
+//   (the pass's output is overwritten, which the caller does anyway) with up to kMaxFindWorkspace bytes of scratch;
+//   Heuristic takes the first fitting result of cudnnGet*Algorithm_v7. With strict fp32 the chosen algorithm's math is forced to FMA
 //   (PyTorch does the same), so TF32 never sneaks in.
 #pragma once
 #if STEREORT_WITH_CUDNN

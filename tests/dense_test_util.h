@@ -5,8 +5,8 @@
 //     correct results and an absolute floor tied to the tensor's scale is the honest bound. The normwise relative
 //     error is checked against rtol as well.
 //   poison_cuda_cache(nbytes): fill a few free blocks of the CUDA caching allocator's size class for nbytes with 0xFF
-//     (NaN in f32/f16/bf16), so the op's freshly allocated output starts as NaN — outputs we do not allocate
-//     ourselves are still poisoned before the kernel runs.
+//     (NaN in f32/f16/bf16), so the op's freshly allocated output (and, before backward, each gradient) starts as
+//     NaN — outputs we do not allocate ourselves are still poisoned before the kernel runs.
 //   check_gpu_vs_cpu(f, inputs, dt, rtol, name): runs f on CUDA copies of `inputs` (rounded to dt, or to the dtype
 //     given per input) and on float64 CPU copies of the same rounded values; compares the output and the gradient of
 //     every floating input for a random cotangent (also rounded to dt).
@@ -72,6 +72,8 @@ inline void check_gpu_vs_cpu(const std::function<Tensor(const std::vector<Tensor
   expect_close_rms(go, co, rtol, name + " forward");
   if (!grads) return;
   Tensor gout = randn(co.shape(), DType::F64, Device::cpu(), 0x51ed + co.numel()).to(dt);
+  for (const Tensor& t : gi)  // the gradients are fresh allocations too
+    if (t.defined()) poison_cuda_cache(size_t(t.numel()) * dtype_size(t.dtype()));
   go.backward(gout.to(gpu()));
   co.backward(gout.to(DType::F64));
   for (size_t i = 0; i < gi.size(); ++i) {

@@ -273,4 +273,8 @@ TEST_CASE("conv: GPU forward and backward match the CPU") {
   cuda::set_conv_algo_policy(cuda::ConvAlgoPolicy::Heuristic);
   check_gpu_vs_cpu(fn, in, DType::F32, kConvTolF32, "conv2d heuristic algorithm");
   cuda::set_conv_algo_policy(cuda::ConvAlgoPolicy::Find);
+  // output_padding >= stride (allowed by PyTorch when < dilation) has no cuDNN description: a clear error.
+  Tensor xg = rand_t({1, 3, 4, 5}, DType::F32).to(gpu()), wg = rand_t({3, 2, 3, 3}, DType::F32).to(gpu());
+  expect_error([&] { conv_transpose2d(xg, wg, Tensor(), params({1}, {0}, {2}, 1, {1})); },
+               {"cuDNN", "output_padding < stride", "CPU"});
 }
