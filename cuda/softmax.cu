@@ -42,7 +42,8 @@ __device__ __forceinline__ float log_a<float>(float v) {
 template <typename A>
 __device__ __forceinline__ void online_add(Online<A>& st, A v) {
   if (v > st.m) {
-    st.s = (st.m == A(-INFINITY) ? A(0) : st.s * exp_a(st.m - v)) + A(1);
+    // exp(v - v) = 1, written as 1 + (v - v) so that v = +inf gives NaN, as exp(inf - inf) does on the CPU/PyTorch.
+    st.s = (st.m == A(-INFINITY) ? A(0) : st.s * exp_a(st.m - v)) + (A(1) + (v - v));
     st.m = v;
   } else if (v != A(-INFINITY)) {
     st.s += exp_a(v - st.m);  // NaN v (or NaN m) makes s NaN: the row becomes NaN

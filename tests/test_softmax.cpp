@@ -266,3 +266,41 @@ TEST_CASE("softmax family: GPU vs CPU on every schedule [gpu]") {
   Tensor t = Tensor::from_vector(v, {2, 40}, DType::F32).cuda();
   CHECK(max(t, 1).indices.cpu().to_vector() == std::vector<double>{0, 5});
 }
+
+TEST_CASE("softmax: special values agree between GPU and CPU on every schedule [gpu]") {
+  STEREORT_REQUIRE_GPU();
+  const double inf = std::numeric_limits<double>::infinity(), nan = std::nan("");
+  for (int64_t n : {5, 40, 2000}) {
+    // Rows: all -inf; some -inf; one +inf; one NaN; huge logits.
+    std::vector<double> v;
+    for (int r = 0; r < 5; ++r)
+      for (int64_t k = 0; k < n; ++k) {
+        double e = double((k * 7 + r) % 11) - 5.0;
+        if (r == 0) e = -inf;
+        if (r == 1 && k % 2 == 0) e = -inf;
+        if (r == 2 && k == n / 2) e = inf;
+        if (r == 3 && k == n - 1) e = nan;
+        if (r == 4) e += 1000.0;
+        v.push_back(e);
+      }
+    for (bool last : {true, false}) {
+      Tensor x = Tensor::from_vector(v, {5, n}, DType::F32);
+      if (!last) x = x.transpose(0, 1).contiguous();  // (n, 5): softmax over dim 0, the strided column walk
+      int d = last ? 1 : 0;
+      for (bool log : {false, true}) {
+        std::vector<double> c = (log ? log_softmax(x, d) : softmax(x, d)).to_vector();
+        std::vector<double> g = (log ? log_softmax(x.cuda(), d) : softmax(x.cuda(), d)).cpu().to_vector();
+        int bad = 0;
+        for (size_t i = 0; i < c.size(); ++i) {
+          bool same = (std::isnan(c[i]) && std::isnan(g[i])) || c[i] == g[i] ||
+                      std::fabs(c[i] - g[i]) <= 1e-6 + 1e-5 * std::fabs(c[i]);
+          if (!same && bad++ < 3)
+            CHECK_MESSAGE(same, (log ? "log_softmax" : "softmax") << " n " << n << (last ? " last dim" : " dim 0")
+                                                                  << " element " << i << ": cpu " << c[i] << " gpu "
+                                                                  << g[i]);
+        }
+        CHECK(bad == 0);
+      }
+    }
+  }
+}
