@@ -7,6 +7,8 @@
 #include <functional>
 
 #include "core/check.h"
+#include "core/context.h"
+#include "core/error.h"
 #include "ops/activation.h"
 #include "ops/elementwise.h"
 #include "ops/reduce.h"
@@ -197,5 +199,18 @@ TEST_CASE("activations: GPU forward and backward vs CPU [gpu]") {
       expect_close(yhg.cpu().to(DType::F32), yh.to(DType::F32), tol, std::string(c.name) + " GPU fwd 16-bit");
       expect_close(dxhg.cpu().to(DType::F32), dxh.to(DType::F32), tol, std::string(c.name) + " GPU bwd 16-bit");
     }
+  }
+}
+
+TEST_CASE("activations: CUDA unary launches write every output element (poisoned outputs) [gpu]") {
+  STEREORT_REQUIRE_GPU();
+  Tensor x = away_from_zero(rand_t({5, 1001}, DType::F32, -5.0, 5.0));
+  Tensor xg = x.cuda();
+  for (UnaryKind k : {UnaryKind::Relu, UnaryKind::GeluErf, UnaryKind::GeluErfGrad, UnaryKind::Silu,
+                      UnaryKind::SoftplusGrad, UnaryKind::QuickGeluGrad}) {
+    Tensor out = Tensor::empty(x.shape(), DType::F32, gpu());
+    poison(out);
+    STEREORT_CUDA_PATH(cuda::unary(k, out, xg, 0.0, Context::get(gpu())));
+    expect_close(out.cpu(), unary_raw(k, x), kTolF32, "unary kind " + std::to_string(int(k)));
   }
 }

@@ -2,6 +2,8 @@
 // cases, the kept fraction, gradients (finite differences with a fixed seed), errors, and CPU == GPU bit for bit.
 #include <cmath>
 
+#include "core/context.h"
+#include "core/error.h"
 #include "core/rng.h"
 #include "ops/dropout.h"
 #include "ops/elementwise.h"
@@ -123,4 +125,20 @@ TEST_CASE("dropout / drop_path: CPU and GPU masks are bit-identical [gpu]") {
   Tensor big = Tensor::ones({1 << 20}, DType::F32);
   expect_close(dropout(big.cuda(), 0.25, true, 5, 1ULL << 40).cpu(), dropout(big, 0.25, true, 5, 1ULL << 40), 0, 0,
                "dropout mask, 1M elements, large offset");
+}
+
+TEST_CASE("dropout: CUDA launchers write every output element (poisoned outputs) [gpu]") {
+  STEREORT_REQUIRE_GPU();
+  [[maybe_unused]] const Context& ctx = Context::get(gpu());
+  Tensor x = rand_t({7, 131}, DType::F32, 0.5, 1.5);  // 917 elements: a partial last Philox group
+  Tensor out = Tensor::empty(x.shape(), DType::F32, gpu());
+  poison(out);
+  STEREORT_CUDA_PATH(cuda::dropout_apply(out, x.cuda(), 11, 3, float(1.0 - 0.3), 1.0 / 0.7, ctx));
+  expect_close(out.cpu(), dropout(x, 0.3, true, 11, 3), 0, 0, "dropout_apply launcher");
+  Tensor scale = Tensor::empty({37}, DType::F32, gpu());
+  poison(scale);
+  STEREORT_CUDA_PATH(cuda::drop_path_scale(scale, 11, 3, float(1.0 - 0.3), double(float(1.0 / 0.7)), ctx));
+  std::vector<double> sv = scale.cpu().to_vector();
+  for (size_t b = 0; b < sv.size(); ++b)
+    CHECK(sv[b] == (philox::uniform(11, 3, b) < float(0.7) ? double(float(1.0 / 0.7)) : 0.0));
 }

@@ -6,6 +6,8 @@
 #include <cmath>
 #include <functional>
 
+#include "core/context.h"
+#include "core/error.h"
 #include "ops/elementwise.h"
 #include "ops/loss.h"
 #include "test_util.h"
@@ -170,4 +172,26 @@ TEST_CASE("losses: GPU vs CPU forward and backward [gpu]") {
   // Empty mask on the GPU: 0.
   Tensor pz = p.cuda();
   CHECK(l1_loss(pz, pz, Tensor::zeros(p.shape(), DType::Bool, gpu())).item() == 0.0);
+}
+
+TEST_CASE("losses: CUDA launchers write every output element (poisoned outputs) [gpu]") {
+  STEREORT_REQUIRE_GPU();
+  [[maybe_unused]] const Context& ctx = Context::get(gpu());
+  Tensor p = rand_t({3, 45, 67}, DType::F32, -2.0, 2.0), t = rand_t({3, 45, 67}, DType::F32, -2.0, 2.0);
+  Tensor m = Tensor::from_vector(std::vector<double>(size_t(p.numel()), 1.0), p.shape(), DType::U8);
+  Tensor pg = p.cuda(), tg = t.cuda(), mg = m.cuda();
+  Tensor value = Tensor::empty({}, DType::F32, gpu()), count = Tensor::empty({}, DType::I64, gpu());
+  poison(value);
+  poison(count);
+  STEREORT_CUDA_PATH(cuda::masked_loss_forward(value, count, LossKind::SmoothL1, pg, tg, mg, 1.0, ctx));
+  CHECK(count.cpu().item() == double(p.numel()));
+  CHECK(value.cpu().item() == doctest::Approx(smooth_l1_loss(p, t).item()).epsilon(1e-5));
+  Tensor dp = Tensor::empty(p.shape(), DType::F32, gpu());
+  poison(dp);
+  Tensor g = Tensor::scalar(2.0, DType::F32, gpu());
+  STEREORT_CUDA_PATH(cuda::masked_loss_backward(dp, LossKind::SmoothL1, g, pg, tg, mg, count, 1.0, ctx));
+  Tensor pi = p.clone();
+  pi.set_requires_grad(true);
+  smooth_l1_loss(pi, t).backward(Tensor::scalar(2.0, DType::F32));
+  expect_close(dp.cpu(), pi.grad(), kTolF32, "masked_loss_backward launcher");
 }

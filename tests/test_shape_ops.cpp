@@ -7,6 +7,8 @@
 #include <functional>
 
 #include "core/check.h"
+#include "core/context.h"
+#include "core/error.h"
 #include "ops/elementwise.h"
 #include "ops/shape_ops.h"
 #include "test_util.h"
@@ -337,4 +339,60 @@ TEST_CASE("shape ops: GPU forward and backward vs CPU [gpu]") {
   set_sync_check(true);
   expect_error([&] { index_select(xg, 1, bad); }, {"index_select", "out of range", "(3,4)"});
   set_sync_check(false);
+}
+
+TEST_CASE("shape ops: CUDA launchers write every output element (poisoned outputs) [gpu]") {
+  STEREORT_REQUIRE_GPU();
+  [[maybe_unused]] const Context& ctx = Context::get(gpu());
+  Tensor x = rand_t({2, 3, 17, 23}, DType::F32);
+  Tensor xg = x.cuda();
+  for (PadMode mode : {PadMode::Zero, PadMode::Replicate}) {
+    std::vector<int64_t> left = {0, 0, 2, -1}, pads = {-1, 3, 2, 1};
+    Tensor ref = pad(x, pads, mode, 0.75);
+    Tensor out = Tensor::empty(ref.shape(), DType::F32, gpu());
+    poison(out);
+    STEREORT_CUDA_PATH(cuda::pad_forward(out, xg, left, mode == PadMode::Zero ? 0 : 1, 0.75, ctx));
+    expect_close(out.cpu(), ref, 0, 0, "pad_forward launcher");
+    if (mode == PadMode::Replicate) {
+      Tensor g = rand_t(ref.shape(), DType::F32);
+      Tensor xi = x.clone();
+      xi.set_requires_grad(true);
+      pad(xi, pads, mode).backward(g);
+      Tensor dx = Tensor::empty(x.shape(), DType::F32, gpu());
+      poison(dx);
+      STEREORT_CUDA_PATH(cuda::pad_replicate_backward(dx, g.cuda(), left, ctx));
+      expect_close(dx.cpu(), xi.grad(), kTolF32, "pad_replicate_backward launcher");
+    }
+  }
+  // index_gather through index_select's layout: index (5,) viewed at (2,5,17,23) along dim 1.
+  Tensor index = Tensor::from_vector({2, 0, 1, 1, 2}, {5}, DType::I64);
+  Tensor ref = index_select(x, 1, index);
+  Shape s = ref.shape();
+  Tensor ig = index.cuda();
+  Tensor x_s = make_view(xg, s, {xg.stride(0), 0, xg.stride(2), xg.stride(3)}, 0);
+  Tensor i_s = make_view(ig, s, {0, 1, 0, 0}, 0);
+  Tensor out = Tensor::empty(s, DType::F32, gpu());
+  poison(out);
+  STEREORT_CUDA_PATH(cuda::index_gather(out, x_s, i_s, xg.stride(1), 3, nullptr, ctx));
+  expect_close(out.cpu(), ref, 0, 0, "index_gather launcher");
+  // where with a broadcast Bool condition.
+  Tensor cond = Tensor::from_vector({1, 0, 0, 1, 1, 0, 1, 0, 1, 1, 0, 0, 1, 0, 1, 1, 0}, {17, 1}, DType::Bool);
+  Tensor b = rand_t(x.shape(), DType::F32);
+  Tensor wref = where(cond, x, b);
+  Tensor wout = Tensor::empty(x.shape(), DType::F32, gpu());
+  poison(wout);
+  Tensor cg = cond.cuda();
+  STEREORT_CUDA_PATH(cuda::where(wout, make_view(cg, x.shape(), {0, 0, 1, 0}, 0), xg, b.cuda(), ctx));
+  expect_close(wout.cpu(), wref, 0, 0, "where launcher");
+  // clamp forward and backward.
+  Tensor cout = Tensor::empty(x.shape(), DType::F32, gpu()), cdx = Tensor::empty(x.shape(), DType::F32, gpu());
+  poison(cout);
+  poison(cdx);
+  STEREORT_CUDA_PATH(cuda::clamp_forward(cout, xg, -0.25, 0.5, ctx));
+  STEREORT_CUDA_PATH(cuda::clamp_backward(cdx, b.cuda(), xg, -0.25, 0.5, ctx));
+  expect_close(cout.cpu(), clamp(x, -0.25, 0.5), 0, 0, "clamp_forward launcher");
+  Tensor xi = x.clone();
+  xi.set_requires_grad(true);
+  clamp(xi, -0.25, 0.5).backward(b);
+  expect_close(cdx.cpu(), xi.grad(), 0, 0, "clamp_backward launcher");
 }

@@ -9,6 +9,8 @@
 #include <limits>
 #include <numeric>
 
+#include "core/context.h"
+#include "core/error.h"
 #include "ops/elementwise.h"
 #include "ops/softmax.h"
 #include "test_util.h"
@@ -302,5 +304,53 @@ TEST_CASE("softmax: special values agree between GPU and CPU on every schedule [
         CHECK(bad == 0);
       }
     }
+  }
+}
+
+TEST_CASE("softmax family: CUDA launchers write every output element (poisoned outputs) [gpu]") {
+  STEREORT_REQUIRE_GPU();
+  [[maybe_unused]] const Context& ctx = Context::get(gpu());
+  struct Case {
+    Shape s;
+    cuda::SoftmaxDims d;
+  };
+  // Column walk (inner > 1 and n <= 8), warp per row, block per row.
+  std::vector<Case> cases = {{{3, 7, 11}, {3, 7, 11}}, {{5, 6}, {5, 6, 1}}, {{9, 100}, {9, 100, 1}},
+                             {{2, 1500}, {2, 1500, 1}}};
+  for (const Case& c : cases) {
+    const int dim = 1;  // every case reduces dim 1
+    Tensor x = rand_t(c.s, DType::F32, -4.0, 4.0), g = rand_t(c.s, DType::F32);
+    Tensor xg = x.cuda(), gg = g.cuda();
+    for (bool log : {false, true}) {
+      Tensor y = Tensor::empty(c.s, DType::F32, gpu()), dx = Tensor::empty(c.s, DType::F32, gpu());
+      poison(y);
+      poison(dx);
+      STEREORT_CUDA_PATH(cuda::softmax_forward(y, xg, c.d, log, ctx));
+      STEREORT_CUDA_PATH(cuda::softmax_backward(dx, y, gg, c.d, log, ctx));
+      Tensor yc = log ? log_softmax(x, dim) : softmax(x, dim);
+      expect_close(y.cpu(), yc, kTolF32, "softmax launcher " + shape_str(c.s));
+      Tensor xi = x.clone();
+      xi.set_requires_grad(true);
+      (log ? log_softmax(xi, dim) : softmax(xi, dim)).backward(g);
+      expect_close(dx.cpu(), xi.grad(), kTolF32, "softmax_backward launcher " + shape_str(c.s));
+    }
+    Shape vs = c.s;
+    vs[1] = 1;
+    Tensor v = Tensor::empty(vs, DType::F32, gpu()), i = Tensor::empty(vs, DType::I64, gpu());
+    poison(v);
+    poison(i);
+    STEREORT_CUDA_PATH(cuda::max_forward(v, i, xg, c.d, ctx));
+    MaxResult m = max(x, 1, true);
+    expect_close(v.cpu(), m.values, 0, 0, "max launcher " + shape_str(c.s));
+    CHECK(i.cpu().to_vector() == m.indices.to_vector());
+    Shape ks = c.s;
+    ks[1] = std::min<int64_t>(3, c.s[1]);
+    Tensor tv = Tensor::empty(ks, DType::F32, gpu()), ti = Tensor::empty(ks, DType::I64, gpu());
+    poison(tv);
+    poison(ti);
+    STEREORT_CUDA_PATH(cuda::topk_forward(tv, ti, xg, c.d, ks[1], true, ctx));
+    MaxResult t = topk(x, ks[1], 1);
+    expect_close(tv.cpu(), t.values, 0, 0, "topk launcher " + shape_str(c.s));
+    CHECK(ti.cpu().to_vector() == t.indices.to_vector());
   }
 }
