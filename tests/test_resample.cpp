@@ -312,3 +312,98 @@ TEST_CASE("interpolate_trilinear: CUDA forward and backward vs CPU [gpu]") {
   for (const Case& c : cases)
     for (DType dt : {DType::F32, DType::F16, DType::BF16, DType::F64}) gpu_check(c, dt);
 }
+
+TEST_CASE("interpolate_bilinear / bicubic / nearest: float64 forward and adjoint vs the dense reference") {
+  std::vector<Case> cases = {
+      {M::Linear, {2, 3, 7, 5}, {11, 13}, false}, {M::Linear, {2, 3, 7, 5}, {11, 13}, true},
+      {M::Linear, {2, 3, 9, 12}, {4, 5}, false},  {M::Linear, {2, 3, 9, 12}, {4, 5}, true},
+      {M::Linear, {1, 2, 1, 6}, {3, 1}, true},    // size-1 axes with align_corners (scale 0)
+      {M::Cubic, {1, 3, 37, 37}, {20, 56}, false}, {M::Cubic, {1, 3, 37, 37}, {20, 56}, true},
+      {M::Cubic, {2, 2, 5, 7}, {9, 3}, false},     {M::Cubic, {2, 2, 5, 7}, {9, 3}, true},
+      {M::Nearest, {2, 3, 5, 7}, {11, 13}, false}, {M::Nearest, {2, 3, 9, 12}, {4, 5}, false},
+      {M::Nearest, {1, 1, 4, 5}, {8, 10}, false},  // exact 2x (ATen's shift shortcut)
+      {M::Nearest, {1, 2, 6, 6}, {6, 6}, false},   // identity
+  };
+  for (const Case& c : cases) {
+    Tensor x = randn_t(c.in);
+    Tensor out = run_op(c.m, x, c.out, c.align);
+    expect_close(out, ref_resample(c.m, x, spatial(c.in), c.out, c.align, false), kTolF64, case_name(c) + " fwd");
+    Tensor xg = x.clone().set_requires_grad(true);
+    Tensor y = run_op(c.m, xg, c.out, c.align);
+    Tensor g = randn_t(y.shape());
+    y.backward(g);
+    expect_close(xg.grad(), ref_resample(c.m, g, spatial(c.in), c.out, c.align, true), kTolF64,
+                 case_name(c) + " bwd");
+    // f32 CPU path vs the double reference. ATen computes src in float: at src ~ 37 its rounding (ulp 4e-6) moves
+    // the cubic weights by |W'| * 4e-6 ~ 1e-5, so this bound is looser than kTolF32 (GPU-vs-CPU checks use kTolF32).
+    constexpr Tol kTolF32Coords{1e-4, 1e-4};
+    expect_close(run_op(c.m, x.to(DType::F32), c.out, c.align).to(DType::F64),
+                 ref_resample(c.m, x, spatial(c.in), c.out, c.align, false), kTolF32Coords,
+                 case_name(c) + " f32 fwd");
+  }
+}
+
+TEST_CASE("interpolate_*_scale: PyTorch scale_factor semantics (DINOv2 position table, 7/8 resize)") {
+  // DINOv2: scale_factor = ((h + 0.1) / 37, (w + 0.1) / 37) gives exactly h x w; the map uses 1/scale, not 37/h.
+  const double sh = 20.1 / 37, sw = 56.1 / 37;
+  Tensor pos = randn_t({1, 5, 37, 37});
+  Tensor out = interpolate_bicubic_scale(pos, sh, sw, false);
+  CHECK(out.shape() == Shape{1, 5, 20, 56});
+  expect_close(out, ref_resample(M::Cubic, pos, {37, 37}, {20, 56}, false, false, {sh, sw}), kTolF64,
+               "bicubic scale_factor fwd");
+  // ... and it differs from the size-based map (the difference a bit-exact port must keep).
+  CHECK(rel_error(out, interpolate_bicubic(pos, 20, 56, false)) > 1e-3);
+  Tensor img = randn_t({2, 3, 32, 64});
+  Tensor r = interpolate_bilinear_scale(img, 0.875, 0.875, false);
+  CHECK(r.shape() == Shape{2, 3, 28, 56});
+  expect_close(r, ref_resample(M::Linear, img, {32, 64}, {28, 56}, false, false, {0.875, 0.875}), kTolF64,
+               "bilinear x7/8 fwd");
+  check_grad([&](const std::vector<Tensor>& in) { return interpolate_bicubic_scale(in[0], 7.3 / 5, 3.1 / 5, false); },
+             {randn_t({2, 1, 5, 5})}, "bicubic_scale");
+  check_grad([&](const std::vector<Tensor>& in) { return interpolate_bilinear_scale(in[0], 0.7, 1.9, false); },
+             {randn_t({1, 3, 6, 4})}, "bilinear_scale");
+}
+
+TEST_CASE("interpolate_bilinear / bicubic / nearest: finite differences (float64)") {
+  for (bool align : {false, true}) {
+    check_grad([&](const std::vector<Tensor>& in) { return interpolate_bilinear(in[0], 7, 3, align); },
+               {randn_t({2, 3, 4, 5})}, fmt::format("bilinear align_corners={}", align));
+    check_grad([&](const std::vector<Tensor>& in) { return interpolate_bicubic(in[0], 3, 8, align); },
+               {randn_t({2, 1, 5, 3})}, fmt::format("bicubic align_corners={}", align));
+  }
+  check_grad([&](const std::vector<Tensor>& in) { return interpolate_nearest(in[0], 7, 2); }, {randn_t({2, 3, 3, 5})},
+             "nearest");
+}
+
+TEST_CASE("interpolate_bilinear / bicubic / nearest: errors name the op, the shapes and the fix") {
+  Tensor x5 = Tensor::zeros({1, 2, 3, 4, 5});
+  expect_error([&] { interpolate_bilinear(x5, 4, 4, false); }, {"interpolate_bilinear", "(1,2,3,4,5)", "4-D"});
+  expect_error([&] { interpolate_bicubic(Tensor::zeros({2, 3}), 4, 4, false); }, {"interpolate_bicubic", "(2,3)"});
+  expect_error([&] { interpolate_nearest(Tensor::zeros({1, 1, 3, 3}), -1, 4); }, {"interpolate_nearest", "positive"});
+  expect_error([&] { interpolate_bilinear(Tensor::zeros({1, 1, 0, 3}), 2, 2, false); },
+               {"interpolate_bilinear", "(1,1,0,3)", "empty"});
+  expect_error([&] { interpolate_bicubic_scale(Tensor::zeros({1, 1, 3, 3}), 0.0, 1.0, false); },
+               {"interpolate_bicubic_scale", "scale factor", "positive"});
+  expect_error([&] { interpolate_bilinear_scale(Tensor::zeros({1, 1, 3, 3}), 0.2, 1.0, false); },
+               {"interpolate_bilinear_scale", "empty output", "(1,1,3,3)"});
+}
+
+TEST_CASE("interpolate_bilinear / bicubic / nearest: CUDA forward and backward vs CPU [gpu]") {
+  STEREORT_REQUIRE_GPU();
+  std::vector<Case> cases = {
+      {M::Linear, {2, 3, 320, 896}, {280, 784}, false},  // the SMoEStereo 7/8 resize
+      {M::Linear, {2, 5, 37, 53}, {61, 29}, false},      {M::Linear, {2, 5, 37, 53}, {61, 29}, true},
+      {M::Linear, {1, 128, 34, 60}, {68, 120}, true},    // RAFT interp (align_corners True), x2
+      {M::Cubic, {1, 7, 37, 37}, {20, 56}, false},       {M::Cubic, {1, 7, 37, 37}, {20, 56}, true},
+      {M::Cubic, {2, 3, 19, 23}, {7, 41}, false},        {M::Nearest, {2, 3, 17, 23}, {40, 9}, false},
+      {M::Nearest, {2, 3, 17, 23}, {34, 46}, false},
+  };
+  for (const Case& c : cases)
+    for (DType dt : {DType::F32, DType::F16, DType::BF16}) gpu_check(c, dt);
+  gpu_check(cases[1], DType::F64);
+  gpu_check(cases[4], DType::F64);
+  // scale_factor forms on the GPU.
+  Tensor pos = randn_t({1, 16, 37, 37}, DType::F32);
+  expect_close(interpolate_bicubic_scale(pos.cuda(), 20.1 / 37, 56.1 / 37, false).cpu(),
+               interpolate_bicubic_scale(pos, 20.1 / 37, 56.1 / 37, false), kTolF32, "bicubic_scale GPU");
+}
