@@ -153,5 +153,21 @@ void make_dirs(const std::string& dir) {
   if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) STEREORT_FAIL("{}: cannot create folder: {}", dir, std::strerror(errno));
 }
 
+uint32_t crc32(const uint8_t* data, size_t n, uint32_t crc) {
+  static const struct Table {
+    uint32_t t[256];
+    Table() {
+      for (uint32_t k = 0; k < 256; ++k) {
+        uint32_t c = k;
+        for (int b = 0; b < 8; ++b) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        t[k] = c;
+      }
+    }
+  } table;
+  crc = ~crc;
+  for (size_t i = 0; i < n; ++i) crc = table.t[(crc ^ data[i]) & 0xff] ^ (crc >> 8);
+  return ~crc;
+}
+
 }  // namespace io
 }  // namespace stereort

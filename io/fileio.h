@@ -71,5 +71,8 @@ std::vector<std::string> list_dir(const std::string& dir);
 // mkdir -p; throws naming the folder on failure.
 void make_dirs(const std::string& dir);
 
+// CRC-32 (ISO 3309: PNG chunks, ZIP members) of a byte range, continuing from `crc` (0 to start).
+uint32_t crc32(const uint8_t* data, size_t n, uint32_t crc = 0);
+
 }  // namespace io
 }  // namespace stereort
