@@ -15,7 +15,7 @@ using namespace stereort::test;
 
 namespace stereort {
 namespace test {
-// Defined in tests/test_cost_volume.cpp (private golden reader until io/safetensors.h is in main).
+// Defined in tests/test_cost_volume.cpp: a golden tensor as F32 (io/safetensors.h), and the golden error metric.
 Tensor stereo_golden_tensor(const std::string& path, const std::string& name);
 double golden_err(const Tensor& a, const Tensor& g);
 }  // namespace test
