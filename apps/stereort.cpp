@@ -20,6 +20,8 @@ struct Command {
 const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
       {"info", "build flags, CUDA/cuDNN versions and the GPU found", stereort::app::cmd_info},
+      {"infer", "disparity for image pairs (files, folders or a list)", stereort::app::cmd_infer},
+      {"bench", "inference latency per size and precision (CUDA events)", stereort::app::cmd_bench},
   };
   return table;
 }

@@ -11,6 +11,7 @@
 #include "ops/norm.h"
 #include "ops/shape_ops.h"
 #include "ops/ssd.h"
+#include "train/amp.h"
 
 namespace stereort {
 
@@ -83,14 +84,14 @@ std::pair<Tensor, Tensor> Mamba2Simple::forward(const Tensor& tok_l, const Tenso
     Tensor zxbcdt = in_proj.forward(tok.reshape({B, L, d_model}));     // (B,L,2Di+2N+H)
     std::vector<Tensor> p = split(zxbcdt, {Di, Di + 2 * N, H}, -1);
     Tensor xbc = p[1];
-    if (conv) xbc = causal_conv1d(xbc.contiguous(), conv1d_weight, conv1d_bias, true);
+    if (conv) xbc = causal_conv1d(xbc.contiguous(), autocast(conv1d_weight), autocast(conv1d_bias), true);
     std::vector<Tensor> q = split(xbc, {Di, N, N}, -1);
     View v;
     v.z = p[0];
     v.x = q[0].reshape({B, L, H, P});
     v.Bm = q[1].reshape({B, L, 1, N});
     v.Cm = q[2].reshape({B, L, 1, N});
-    v.dt = softplus(add(p[2], dt_bias.to(p[2].dtype())));            // (B,L,H)
+    v.dt = softplus(add(upcast_half(p[2]), dt_bias));  // (B,L,H) fp32 or wider (SSD decays)
     return v;
   };
   View l = project(tok_l, true), r = project(tok_r, conv_both);
@@ -99,8 +100,8 @@ std::pair<Tensor, Tensor> Mamba2Simple::forward(const Tensor& tok_l, const Tenso
     a.x = kv.x.contiguous();
     a.dt = q.dt.contiguous();
     a.A = A;
-    a.Bm = kv.Bm.contiguous();
-    a.Cm = q.Cm.contiguous();
+    a.Bm = kv.Bm.to(kv.x.dtype()).contiguous();
+    a.Cm = q.Cm.to(kv.x.dtype()).contiguous();
     a.Dskip = D;
     a.chunk_size = 256;
     return ssd_chunk_scan(a).y.reshape({B, L, Di});

@@ -9,6 +9,7 @@
 #include "ops/elementwise.h"
 #include "ops/init.h"
 #include "ops/regression.h"
+#include "train/amp.h"
 
 namespace stereort {
 
@@ -105,7 +106,8 @@ std::vector<Tensor> GwcHead::forward(const Tensor& left, const Tensor& right) co
                  left.desc(), right.desc());
   int64_t H = left.size(2) * 4, W = left.size(3) * 4;
   std::vector<Tensor> out;
-  for (const Tensor& c : costs(left, right)) out.push_back(disparity_regression(c, max_disp, H, W));
+  // Regression (softmax over 192 bins) in fp32 whatever the autocast dtype of the 3D head.
+  for (const Tensor& c : costs(left, right)) out.push_back(disparity_regression(upcast_half(c), max_disp, H, W));
   return out;
 }
 

@@ -29,10 +29,7 @@ void Linear::reset_parameters(uint64_t s) {
 
 // Autocast (train/amp.h): matmul-like ops run in the autocast dtype; the casts are differentiable, so fp32 master
 // weights receive fp32 gradients.
-static Tensor ac(const Tensor& t) {
-  DType d = autocast_dtype();
-  return (!t.defined() || d == DType::F32 || t.dtype() == d) ? t : t.to(d);
-}
+static Tensor ac(const Tensor& t) { return autocast(t); }
 
 Tensor Linear::forward(const Tensor& x) const { return linear(ac(x), ac(weight), ac(bias)); }
 

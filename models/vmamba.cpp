@@ -12,6 +12,7 @@
 #include "ops/matmul.h"
 #include "ops/shape_ops.h"
 #include "ops/ss2d.h"
+#include "train/amp.h"
 
 namespace stereort {
 
@@ -73,12 +74,12 @@ Tensor SS2D::forward(const Tensor& x) const {
   std::vector<Tensor> parts = split(xz, {Di, Di}, -1);
   Tensor z = silu(parts[1]);                                       // (B,H,W,Di)
   Tensor u = silu(conv2d.forward(parts[0].permute({0, 3, 1, 2}).contiguous()));  // (B,Di,H,W)
-  Tensor xdbl = matmul(x_proj_weight, u.reshape({B, Di, L}));     // (B, K(R+2N), L), pixel order
+  Tensor xdbl = matmul(autocast(x_proj_weight), u.reshape({B, Di, L}));  // (B, K(R+2N), L), pixel order
   Tensor x4 = xdbl.view({B, K, R + 2 * N, L});
   Tensor dts = x4.slice(2, 0, R);                                  // (B,K,R,L)
   Tensor Bs = x4.slice(2, R, R + N).contiguous();                  // (B,K,N,L)
   Tensor Cs = x4.slice(2, R + N, R + 2 * N).contiguous();
-  Tensor delta = matmul(dt_projs_weight.view({K, Di, R}), dts);    // (B,K,Di,L)
+  Tensor delta = matmul(autocast(dt_projs_weight).view({K, Di, R}), dts);  // (B,K,Di,L)
   Tensor A = neg(exp(A_logs));                                     // (K Di, N)
   Tensor y = ss2d_scan(u, delta, A, Bs, Cs, Ds, dt_projs_bias.reshape({K * Di}), true);  // (B,Di,L) f32
   Tensor yt = y.transpose(1, 2).reshape({B, H, W, Di});

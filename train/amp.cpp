@@ -11,6 +11,11 @@ namespace stereort {
 
 static thread_local DType t_autocast = DType::F32;
 DType autocast_dtype() { return t_autocast; }
+Tensor autocast(const Tensor& t) {
+  DType d = t_autocast;
+  return (!t.defined() || d == DType::F32 || t.dtype() == d || !dtype_is_floating(t.dtype())) ? t : t.to(d);
+}
+Tensor upcast_half(const Tensor& t) { return t.defined() && dtype_is_half(t.dtype()) ? t.to(DType::F32) : t; }
 AutocastGuard::AutocastGuard(DType dt) : prev_(t_autocast) { t_autocast = dt; }
 AutocastGuard::~AutocastGuard() { t_autocast = prev_; }
 

@@ -16,6 +16,10 @@ namespace stereort {
 
 // Thread-local autocast dtype for matmul-like ops; F32 = off.
 DType autocast_dtype();
+// t cast to the autocast dtype when autocast is on and t is floating; t itself otherwise (differentiable cast).
+Tensor autocast(const Tensor& t);
+// f16/bf16 -> f32; any other dtype unchanged (for the ops the policy keeps in fp32: decays, softmax, regression).
+Tensor upcast_half(const Tensor& t);
 class AutocastGuard {
  public:
   explicit AutocastGuard(DType dt);
