@@ -346,6 +346,10 @@ void cost_volume_gwc_backward(const Tensor& dleft, const Tensor& dright, const T
   p.RW = kTileX + p.D - 1;
   p.LW = kTileX + p.D - 1;
   auto smem_bytes = [&] { return size_t(p.GC) * p.CK * (p.RW + p.LW) * sizeof(float); };
+  while (smem_bytes() > 96 * 1024 && p.GC > 1) p.GC = groups_per_block(p.G, p.GC - 1);
+  if (smem_bytes() > 200 * 1024)
+    STEREORT_THROW("cost_volume_gwc backward: D = " + std::to_string(p.D) +
+                   " needs more shared memory than the GPU has per block; use D <= 3000");
   const int64_t gchunks = ceil_div(p.G, p.GC);
   check_grid(p, gchunks, "cost_volume_gwc backward");
   const dim3 grid(unsigned(ceil_div(p.W, kTileX)), unsigned(p.H), unsigned(p.B * gchunks));

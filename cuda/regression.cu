@@ -7,6 +7,8 @@
 //   maximum rescales with the exp2 of that bin). The (B, out_d, H, W) volume is never written.
 //   The per-bin taps (k0, k1, w1) are the same for every pixel: a block computes them once into shared memory.
 //   Taps follow PyTorch's align_corners=False map in float: src = max((dst + 0.5) * (in/out) - 0.5, 0).
+#include <string>
+
 #include "cuda/common.cuh"
 #include "ops/regression.h"
 
@@ -99,8 +101,9 @@ void disparity_regression_fused_forward(const Tensor& disp, const Tensor& cost, 
   const int64_t B = cost.size(0), D = cost.size(1), h = cost.size(2), w = cost.size(3);
   const int64_t H = disp.size(1), W = disp.size(2);
   if (disp.numel() == 0) return;
-  if (D > INT32_MAX / 2 || out_d > 65536 || H * W > INT32_MAX || h * w * D > INT32_MAX)
-    STEREORT_THROW("disparity_regression_fused: CUDA kernel sizes out of range (out_d <= 65536, 32-bit planes)");
+  if (out_d > 16384 || H > INT32_MAX || W > INT32_MAX || D > INT32_MAX || h > INT32_MAX || w > INT32_MAX)
+    STEREORT_THROW("disparity_regression_fused: CUDA kernel sizes out of range (out_d <= 16384 bins, the taps table "
+                   "lives in shared memory; sizes < 2^31), got out_d " + std::to_string(out_d));
   const size_t smem = size_t(out_d) * (sizeof(int2) + sizeof(float));
   dispatch_cuda_float(cost.dtype(), "disparity_regression_fused", [&](auto tag) {
     using T = typename decltype(tag)::type;
