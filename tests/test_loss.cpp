@@ -150,9 +150,9 @@ TEST_CASE("losses: GPU vs CPU forward and backward [gpu]") {
     for (DType dt : {DType::F32, DType::F16, DType::BF16, DType::F64}) {
       for (bool masked : {true, false}) {
         auto run = [&](Device dev) {
-          Tensor pi = p.to(dt).to(dev);
+          Tensor pi = p.to(dt).to(dev).detach();
           pi.set_requires_grad(true);
-          Tensor ti = t.to(dt).to(dev);
+          Tensor ti = t.to(dt).to(dev).detach();
           ti.set_requires_grad(true);
           Tensor mm = masked ? m.to(dev) : Tensor();
           Tensor l = call(k, pi, ti, mm, 1.0);
