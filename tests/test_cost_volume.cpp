@@ -1,13 +1,12 @@
 // tests/test_cost_volume.cpp — GwcNet group-wise and concatenation volumes: CPU vs a float64 reference written the
 // way GwcNet's build_gwc_volume is (one slice per disparity), finite-difference gradients, the golden volume from
 // the official code, error messages, and GPU vs CPU (forward, backward, f32/f16/bf16, f32 volumes from half features).
-// Also defines the private golden-file reader the stereo tests share until io/safetensors.h lands in main.
+// Also defines the golden helpers the stereo tests share (stereo_golden_tensor, golden_err).
 #include <cmath>
-#include <cstring>
-#include <fstream>
 
 #include "core/check.h"
 #include "core/context.h"
+#include "io/safetensors.h"
 #include "ops/cost_volume.h"
 #include "ops/elementwise.h"
 #include "ops/reduce.h"
@@ -19,57 +18,9 @@ using namespace stereort::test;
 namespace stereort {
 namespace test {
 
-// Minimal safetensors reader (8-byte LE header length, JSON header, raw little-endian data); F32 and BF16 only.
-// Returns an F32 CPU tensor. Temporary: the stereo tests switch to io/safetensors.h once it is in main.
+// One golden tensor as an F32 CPU tensor (gwc_head parameters are stored as bf16; widening is exact).
 Tensor stereo_golden_tensor(const std::string& path, const std::string& name) {
-  std::ifstream f(path, std::ios::binary);
-  REQUIRE_MESSAGE(f.good(), "cannot open " << path);
-  uint64_t n = 0;
-  f.read(reinterpret_cast<char*>(&n), 8);
-  std::string head(size_t(n), '\0');
-  f.read(&head[0], std::streamsize(n));
-  size_t k = head.find("\"" + name + "\"");
-  REQUIRE_MESSAGE(k != std::string::npos, "tensor " << name << " not in " << path);
-  size_t open = head.find('{', k), close = head.find('}', open);
-  std::string e = head.substr(open, close - open);
-  auto field = [&](const char* key) {
-    size_t p = e.find(std::string("\"") + key + "\"");
-    REQUIRE(p != std::string::npos);
-    return e.substr(e.find(':', p) + 1);
-  };
-  std::string dt = field("dtype");
-  bool bf16 = dt.find("\"BF16\"") == dt.find('"');
-  REQUIRE_MESSAGE((bf16 || dt.find("\"F32\"") == dt.find('"')), "unsupported dtype in " << name);
-  auto ints = [](const std::string& s) {
-    std::vector<int64_t> v;
-    size_t p = s.find('['), q = s.find(']');
-    std::string in = s.substr(p + 1, q - p - 1);
-    for (size_t i = 0; i < in.size();) {
-      size_t j = in.find(',', i);
-      if (j == std::string::npos) j = in.size();
-      if (in.find_first_not_of(" ", i) < j) v.push_back(std::stoll(in.substr(i, j - i)));
-      i = j + 1;
-    }
-    return v;
-  };
-  Shape shape = ints(field("shape"));
-  std::vector<int64_t> off = ints(field("data_offsets"));
-  int64_t count = shape_numel(shape);
-  REQUIRE(off[1] - off[0] == count * (bf16 ? 2 : 4));
-  std::vector<char> raw(size_t(off[1] - off[0]));
-  f.seekg(std::streamoff(8 + n + uint64_t(off[0])));
-  f.read(raw.data(), std::streamsize(raw.size()));
-  std::vector<float> vals(static_cast<size_t>(count));
-  for (int64_t i = 0; i < count; ++i) {
-    if (bf16) {
-      uint16_t b;
-      std::memcpy(&b, raw.data() + 2 * i, 2);
-      vals[size_t(i)] = bf16_bits_to_float(b);
-    } else {
-      std::memcpy(&vals[size_t(i)], raw.data() + 4 * i, 4);
-    }
-  }
-  return Tensor::from_blob(vals.data(), shape, DType::F32);
+  return SafeTensors::open(path).get(name).to(DType::F32);
 }
 
 // Golden comparison metric of /work/shared/golden/README.md: max|a-g| / max|g| (max|a| when g is all zeros).
