@@ -5,9 +5,10 @@
 //   1. drow: one warp per query row.
 //   2. dk/dv, key-block-major: a CTA owns 64 keys (16 per warp) and walks all queries in tiles; Sᵀ = k qᵀ and
 //      dPᵀ = v dOᵀ come out with keys as rows, so Pᵀ and dSᵀ are A fragments straight from registers for
-//      dv += Pᵀ dO and dk += dSᵀ q. q and dO are kept in shared memory both row-major and transposed.
+//      dv += Pᵀ dO and dk += dSᵀ q (q and dO read through ldmatrix.trans for these two).
 //   3. dq, query-block-major: a CTA owns 64 queries (q and dO fragments in registers) and walks the keys; dS stays
-//      in registers for dq += dS k (k kept row-major and transposed).
+//      in registers for dq += dS k (k read through ldmatrix.trans).
+//   Tensor-core kernels double-buffer the streamed tiles with cp.async, as the forward does.
 //   S and dP are recomputed in both 2 and 3 (7 matmuls instead of FlashAttention-2's 5 with atomic dq): the price of
 //   determinism. Tensor-core kernels for f16/bf16 (P and dS rounded to the input type for their matmuls, fp32
 //   accumulation); SIMT fp32 kernels (same structure as the forward) for f32.
@@ -42,24 +43,19 @@ template <int D> constexpr int bwd_inner_tile() { return D == 128 ? 32 : 64; }  
 template <int D>
 constexpr size_t bwd_dkdv_mma_smem_bytes() {
   constexpr int BQ = bwd_inner_tile<D>();
-  return size_t(2 * kBwdRows * (D + kAttnPad) + 2 * BQ * (D + kAttnPad) + 2 * D * (BQ + kAttnPad)) * 2 +
-         size_t(2 * BQ) * 4;
+  return size_t(2 * kBwdRows + 4 * BQ) * (D + kAttnPad) * 2 + size_t(4 * BQ) * 4;
 }
 
 template <typename T, int D>
 __global__ void __launch_bounds__(kBwdThreads) attention_bwd_dkdv_mma_kernel(AttnParams p) {
   constexpr int BQ = bwd_inner_tile<D>();
-  constexpr int LD = D + kAttnPad, LDT = BQ + kAttnPad;
+  constexpr int LD = D + kAttnPad;
   constexpr int KS = D / 16, NQT = BQ / 8, DT = D / 8;
   extern __shared__ __align__(16) unsigned char smem_raw[];
   T* sK = reinterpret_cast<T*>(smem_raw);  // (64, D)  this CTA's keys
   T* sV = sK + kBwdRows * LD;              // (64, D)
-  T* sQ = sV + kBwdRows * LD;              // (BQ, D)  query tile
-  T* sdO = sQ + BQ * LD;                   // (BQ, D)
-  T* sQt = sdO + BQ * LD;                  // (D, BQ)  transposed
-  T* sdOt = sQt + D * LDT;                 // (D, BQ)
-  float* sLse2 = reinterpret_cast<float*>(sdOt + D * LDT);  // (BQ) L * log2(e); +inf past Nq
-  float* sDrow = sLse2 + BQ;                                // (BQ)
+  T* sQdO = sV + kBwdRows * LD;            // 2 x [(BQ, D) q, (BQ, D) dO], double-buffered
+  float* sStat = reinterpret_cast<float*>(sQdO + 4 * BQ * LD);  // 2 x [(BQ) L log2e (+inf past Nq), (BQ) Drow]
 
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
   const int bh = blockIdx.y, k0 = blockIdx.x * kBwdRows;
@@ -69,8 +65,23 @@ __global__ void __launch_bounds__(kBwdThreads) attention_bwd_dkdv_mma_kernel(Att
   const T* gdo = static_cast<const T*>(p.dout) + int64_t(bh) * p.nq * D;
   const float* glse = p.lse + int64_t(bh) * p.nq;
   const float* gdrow = p.drow + int64_t(bh) * p.nq;
-  load_tile<T, kBwdRows, D, LD, 1>(sK, nullptr, gk, p.k_sn, k0, p.nk, tid, kBwdThreads);
-  load_tile<T, kBwdRows, D, LD, 1>(sV, nullptr, gv, p.v_sn, k0, p.nk, tid, kBwdThreads);
+  const int ntiles = (p.nq + BQ - 1) / BQ;
+  // Query tile j -> buffer j & 1: q, dO by cp.async, the row statistics by plain loads.
+  auto load_query_tile = [&](int j) {
+    T* bq = sQdO + (j & 1) * 2 * BQ * LD;
+    cp_async_tile<T, BQ, D, LD>(bq, gq, p.q_sn, j * BQ, p.nq, tid, kBwdThreads);
+    cp_async_tile<T, BQ, D, LD>(bq + BQ * LD, gdo, D, j * BQ, p.nq, tid, kBwdThreads);
+    float* st = sStat + (j & 1) * 2 * BQ;
+    for (int i = tid; i < BQ; i += kBwdThreads) {
+      const int qi = j * BQ + i;
+      st[i] = qi < p.nq ? glse[qi] * kLog2e : INFINITY;
+      st[BQ + i] = qi < p.nq ? gdrow[qi] : 0.0f;
+    }
+  };
+  cp_async_tile<T, kBwdRows, D, LD>(sK, gk, p.k_sn, k0, p.nk, tid, kBwdThreads);
+  cp_async_tile<T, kBwdRows, D, LD>(sV, gv, p.v_sn, k0, p.nk, tid, kBwdThreads);
+  load_query_tile(0);
+  cp_async_commit();
   const int key0 = k0 + warp * 16 + g, key1 = key0 + 8;
 
   float dk[DT][4], dv[DT][4];
@@ -79,17 +90,20 @@ __global__ void __launch_bounds__(kBwdThreads) attention_bwd_dkdv_mma_kernel(Att
 #pragma unroll
     for (int e = 0; e < 4; ++e) dk[dt][e] = dv[dt][e] = 0.0f;
 
-  for (int q0 = 0; q0 < p.nq; q0 += BQ) {
-    __syncthreads();
-    load_tile<T, BQ, D, LD, LDT>(sQ, sQt, gq, p.q_sn, q0, p.nq, tid, kBwdThreads);
-    load_tile<T, BQ, D, LD, LDT>(sdO, sdOt, gdo, D, q0, p.nq, tid, kBwdThreads);
-    for (int i = tid; i < BQ; i += kBwdThreads) {
-      const bool ok = q0 + i < p.nq;
-      sLse2[i] = ok ? glse[q0 + i] * kLog2e : INFINITY;
-      sDrow[i] = ok ? gdrow[q0 + i] : 0.0f;
+  for (int j = 0; j < ntiles; ++j) {
+    if (j + 1 < ntiles) {  // the other buffer was released by the barrier ending iteration j-1
+      load_query_tile(j + 1);
+      cp_async_commit();
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
     }
     __syncthreads();
-    // Sᵀ = k qᵀ and dPᵀ = v dOᵀ: 16 keys x BQ queries per warp.
+    const T* sQ = sQdO + (j & 1) * 2 * BQ * LD;
+    const T* sdO = sQ + BQ * LD;
+    const float* sLse2 = sStat + (j & 1) * 2 * BQ;
+    const float* sDrow = sLse2 + BQ;
+    // Sᵀ = k qᵀ and dPᵀ = v dOᵀ: 16 keys x BQ queries per warp (q, dO are n-major B operands).
     float st[NQT][4], dpt[NQT][4];
 #pragma unroll
     for (int nt = 0; nt < NQT; ++nt)
@@ -101,12 +115,14 @@ __global__ void __launch_bounds__(kBwdThreads) attention_bwd_dkdv_mma_kernel(Att
       load_frag_a(ka, sK + warp * 16 * LD + ks * 16, LD, lane);
       load_frag_a(va, sV + warp * 16 * LD + ks * 16, LD, lane);
 #pragma unroll
-      for (int nt = 0; nt < NQT; ++nt) {
-        uint32_t b[2];
-        load_frag_b(b, sQ + nt * 8 * LD + ks * 16, LD, lane);
-        mma_16816<T>(st[nt], ka, b);
-        load_frag_b(b, sdO + nt * 8 * LD + ks * 16, LD, lane);
-        mma_16816<T>(dpt[nt], va, b);
+      for (int np = 0; np < NQT / 2; ++np) {
+        uint32_t b0[2], b1[2];
+        load_frag_b_nmajor(b0, b1, sQ + np * 16 * LD + ks * 16, LD, lane);
+        mma_16816<T>(st[2 * np], ka, b0);
+        mma_16816<T>(st[2 * np + 1], ka, b1);
+        load_frag_b_nmajor(b0, b1, sdO + np * 16 * LD + ks * 16, LD, lane);
+        mma_16816<T>(dpt[2 * np], va, b0);
+        mma_16816<T>(dpt[2 * np + 1], va, b1);
       }
     }
     // Pᵀ = 2^(Sᵀ scale log2e - L log2e) (0 for keys past Nk; queries past Nq have L = +inf), dSᵀ = Pᵀ (dPᵀ - Drow).
@@ -120,21 +136,24 @@ __global__ void __launch_bounds__(kBwdThreads) attention_bwd_dkdv_mma_kernel(Att
         st[nt][e] = pv;
         dpt[nt][e] = pv * (dpt[nt][e] - sDrow[qi]);
       }
-    // dv += Pᵀ dO, dk += dSᵀ q (k = query).
+    // dv += Pᵀ dO, dk += dSᵀ q (k = query; dO and q are k-major B operands here).
 #pragma unroll
     for (int kk = 0; kk < BQ / 16; ++kk) {
       uint32_t pa[4], dsa[4];
       frag_a_from_c<T>(pa, st[2 * kk], st[2 * kk + 1]);
       frag_a_from_c<T>(dsa, dpt[2 * kk], dpt[2 * kk + 1]);
 #pragma unroll
-      for (int dt = 0; dt < DT; ++dt) {
-        uint32_t b[2];
-        load_frag_b(b, sdOt + dt * 8 * LDT + kk * 16, LDT, lane);
-        mma_16816<T>(dv[dt], pa, b);
-        load_frag_b(b, sQt + dt * 8 * LDT + kk * 16, LDT, lane);
-        mma_16816<T>(dk[dt], dsa, b);
+      for (int dp = 0; dp < DT / 2; ++dp) {
+        uint32_t b0[2], b1[2];
+        load_frag_b_kmajor(b0, b1, sdO + kk * 16 * LD + dp * 16, LD, lane);
+        mma_16816<T>(dv[2 * dp], pa, b0);
+        mma_16816<T>(dv[2 * dp + 1], pa, b1);
+        load_frag_b_kmajor(b0, b1, sQ + kk * 16 * LD + dp * 16, LD, lane);
+        mma_16816<T>(dk[2 * dp], dsa, b0);
+        mma_16816<T>(dk[2 * dp + 1], dsa, b1);
       }
     }
+    __syncthreads();  // buffer j & 1 is refilled at iteration j+1
   }
   T* gdk = static_cast<T*>(p.dk) + int64_t(bh) * p.nk * D;
   T* gdv = static_cast<T*>(p.dv) + int64_t(bh) * p.nk * D;
@@ -156,20 +175,18 @@ __global__ void __launch_bounds__(kBwdThreads) attention_bwd_dkdv_mma_kernel(Att
 template <int D>
 constexpr size_t bwd_dq_mma_smem_bytes() {
   constexpr int BK = bwd_inner_tile<D>();
-  return size_t(2 * kBwdRows * (D + kAttnPad) + 2 * BK * (D + kAttnPad) + D * (BK + kAttnPad)) * 2;
+  return size_t(2 * kBwdRows + 4 * BK) * (D + kAttnPad) * 2;
 }
 
 template <typename T, int D>
 __global__ void __launch_bounds__(kBwdThreads) attention_bwd_dq_mma_kernel(AttnParams p) {
   constexpr int BK = bwd_inner_tile<D>();
-  constexpr int LD = D + kAttnPad, LDT = BK + kAttnPad;
+  constexpr int LD = D + kAttnPad;
   constexpr int KS = D / 16, NKT = BK / 8, DT = D / 8;
   extern __shared__ __align__(16) unsigned char smem_raw[];
   T* sQ = reinterpret_cast<T*>(smem_raw);  // (64, D)  this CTA's queries (fragments are read once)
   T* sdO = sQ + kBwdRows * LD;             // (64, D)
-  T* sK = sdO + kBwdRows * LD;             // (BK, D)  key tile
-  T* sV = sK + BK * LD;                    // (BK, D)
-  T* sKt = sV + BK * LD;                   // (D, BK)  key tile transposed
+  T* sKV = sdO + kBwdRows * LD;            // 2 x [(BK, D) keys, (BK, D) values], double-buffered
 
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
   const int bh = blockIdx.y, q0 = blockIdx.x * kBwdRows;
@@ -177,44 +194,61 @@ __global__ void __launch_bounds__(kBwdThreads) attention_bwd_dq_mma_kernel(AttnP
   const T* gk = head_of<T>(p.k, p.k_sb, p.k_sh, bh, p.heads);
   const T* gv = head_of<T>(p.v, p.v_sb, p.v_sh, bh, p.heads);
   const T* gdo = static_cast<const T*>(p.dout) + int64_t(bh) * p.nq * D;
-  load_tile<T, kBwdRows, D, LD, 1>(sQ, nullptr, gq, p.q_sn, q0, p.nq, tid, kBwdThreads);
-  load_tile<T, kBwdRows, D, LD, 1>(sdO, nullptr, gdo, D, q0, p.nq, tid, kBwdThreads);
-  __syncthreads();
-  uint32_t qf[KS][4], dof[KS][4];
-#pragma unroll
-  for (int ks = 0; ks < KS; ++ks) {
-    load_frag_a(qf[ks], sQ + warp * 16 * LD + ks * 16, LD, lane);
-    load_frag_a(dof[ks], sdO + warp * 16 * LD + ks * 16, LD, lane);
-  }
+  const int ntiles = (p.nk + BK - 1) / BK;
+  cp_async_tile<T, kBwdRows, D, LD>(sQ, gq, p.q_sn, q0, p.nq, tid, kBwdThreads);
+  cp_async_tile<T, kBwdRows, D, LD>(sdO, gdo, D, q0, p.nq, tid, kBwdThreads);
+  cp_async_tile<T, BK, D, LD>(sKV, gk, p.k_sn, 0, p.nk, tid, kBwdThreads);
+  cp_async_tile<T, BK, D, LD>(sKV + BK * LD, gv, p.v_sn, 0, p.nk, tid, kBwdThreads);
+  cp_async_commit();
   const int r0 = q0 + warp * 16 + g, r1 = r0 + 8;
   const float lse0 = r0 < p.nq ? p.lse[int64_t(bh) * p.nq + r0] * kLog2e : 0.0f;
   const float lse1 = r1 < p.nq ? p.lse[int64_t(bh) * p.nq + r1] * kLog2e : 0.0f;
   const float drow0 = r0 < p.nq ? p.drow[int64_t(bh) * p.nq + r0] : 0.0f;
   const float drow1 = r1 < p.nq ? p.drow[int64_t(bh) * p.nq + r1] : 0.0f;
 
+  uint32_t qf[KS][4], dof[KS][4];
   float dq[DT][4];
 #pragma unroll
   for (int dt = 0; dt < DT; ++dt) dq[dt][0] = dq[dt][1] = dq[dt][2] = dq[dt][3] = 0.0f;
 
-  for (int k0 = 0; k0 < p.nk; k0 += BK) {
+  for (int j = 0; j < ntiles; ++j) {
+    const int k0 = j * BK;
+    if (j + 1 < ntiles) {
+      T* nK = sKV + ((j + 1) & 1) * 2 * BK * LD;
+      cp_async_tile<T, BK, D, LD>(nK, gk, p.k_sn, k0 + BK, p.nk, tid, kBwdThreads);
+      cp_async_tile<T, BK, D, LD>(nK + BK * LD, gv, p.v_sn, k0 + BK, p.nk, tid, kBwdThreads);
+      cp_async_commit();
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
+    }
     __syncthreads();
-    load_tile<T, BK, D, LD, LDT>(sK, sKt, gk, p.k_sn, k0, p.nk, tid, kBwdThreads);
-    load_tile<T, BK, D, LD, 1>(sV, nullptr, gv, p.v_sn, k0, p.nk, tid, kBwdThreads);
-    __syncthreads();
+    if (j == 0) {
+#pragma unroll
+      for (int ks = 0; ks < KS; ++ks) {
+        load_frag_a(qf[ks], sQ + warp * 16 * LD + ks * 16, LD, lane);
+        load_frag_a(dof[ks], sdO + warp * 16 * LD + ks * 16, LD, lane);
+      }
+    }
+    const T* sK = sKV + (j & 1) * 2 * BK * LD;
+    const T* sV = sK + BK * LD;
     float s[NKT][4], dp[NKT][4];
 #pragma unroll
-    for (int nt = 0; nt < NKT; ++nt) {
+    for (int nt = 0; nt < NKT; ++nt)
 #pragma unroll
       for (int e = 0; e < 4; ++e) s[nt][e] = dp[nt][e] = 0.0f;
 #pragma unroll
-      for (int ks = 0; ks < KS; ++ks) {
-        uint32_t b[2];
-        load_frag_b(b, sK + nt * 8 * LD + ks * 16, LD, lane);
-        mma_16816<T>(s[nt], qf[ks], b);
-        load_frag_b(b, sV + nt * 8 * LD + ks * 16, LD, lane);
-        mma_16816<T>(dp[nt], dof[ks], b);
+    for (int ks = 0; ks < KS; ++ks)
+#pragma unroll
+      for (int np = 0; np < NKT / 2; ++np) {
+        uint32_t b0[2], b1[2];
+        load_frag_b_nmajor(b0, b1, sK + np * 16 * LD + ks * 16, LD, lane);
+        mma_16816<T>(s[2 * np], qf[ks], b0);
+        mma_16816<T>(s[2 * np + 1], qf[ks], b1);
+        load_frag_b_nmajor(b0, b1, sV + np * 16 * LD + ks * 16, LD, lane);
+        mma_16816<T>(dp[2 * np], dof[ks], b0);
+        mma_16816<T>(dp[2 * np + 1], dof[ks], b1);
       }
-    }
     // dS = P (dP - Drow), P = 2^(S scale log2e - L log2e); keys past Nk contribute 0.
 #pragma unroll
     for (int nt = 0; nt < NKT; ++nt)
@@ -224,18 +258,20 @@ __global__ void __launch_bounds__(kBwdThreads) attention_bwd_dq_mma_kernel(AttnP
         const float pv = key < p.nk ? exp2f(s[nt][e] * p.scale_log2 - (e < 2 ? lse0 : lse1)) : 0.0f;
         s[nt][e] = pv * (dp[nt][e] - (e < 2 ? drow0 : drow1));
       }
-    // dq += dS k (k = key).
+    // dq += dS k (k = key; k is a k-major B operand here).
 #pragma unroll
     for (int kk = 0; kk < BK / 16; ++kk) {
       uint32_t a[4];
       frag_a_from_c<T>(a, s[2 * kk], s[2 * kk + 1]);
 #pragma unroll
-      for (int dt = 0; dt < DT; ++dt) {
-        uint32_t b[2];
-        load_frag_b(b, sKt + dt * 8 * LDT + kk * 16, LDT, lane);
-        mma_16816<T>(dq[dt], a, b);
+      for (int dq2 = 0; dq2 < DT / 2; ++dq2) {
+        uint32_t b0[2], b1[2];
+        load_frag_b_kmajor(b0, b1, sK + kk * 16 * LD + dq2 * 16, LD, lane);
+        mma_16816<T>(dq[2 * dq2], a, b0);
+        mma_16816<T>(dq[2 * dq2 + 1], a, b1);
       }
     }
+    __syncthreads();
   }
   T* gdq = static_cast<T*>(p.dq) + int64_t(bh) * p.nq * D;
 #pragma unroll
@@ -482,6 +518,9 @@ void attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, co
     return;
   }
   AttnParams p = make_attn_params(q, k, v, scale);
+  for (const Tensor* t : {&out, &dout})
+    if (!t->is_contiguous() || (reinterpret_cast<uintptr_t>(t->data_ptr()) & 15) != 0)
+      STEREORT_THROW("attention_backward: out and dout must be contiguous and 16-byte aligned, got " + t->desc());
   Tensor drow = Tensor::empty({q.size(0), q.size(1), q.size(2)}, DType::F32, q.device());
   p.o = out.data_ptr();
   p.lse = static_cast<float*>(lse.data_ptr());

@@ -2,8 +2,8 @@
 // row logsumexp, without materialising the Nq x Nk score matrix (ops/attention.h).
 //   Tensor-core kernel (f16/bf16): a CTA of 4 warps owns 64 query rows (16 per warp, q fragments in registers) and
 //   walks the keys in tiles of 64: S = q kᵀ (mma, fp32), running max m and partial sums l per row in base 2, P = 2^(S-m)
-//   rounded to the input type and multiplied by v straight from registers. Shared: q tile, k tile (row-major: it is
-//   the n-major B operand of q kᵀ) and v tile transposed (the n-major B operand of P v).
+//   rounded to the input type and multiplied by v straight from registers. k/v tiles are double-buffered with
+//   cp.async (tile j+1 loads while tile j computes); fragments come from ldmatrix (v through .trans).
 //   SIMT kernel (f32; f16/bf16 on request): 8 warps x 4 query rows; lane j scores key j of a 32-key tile, then each
 //   lane accumulates d/32 output columns with P broadcast by shuffles. fp32 throughout (no TF32).
 //   Rows past Nq are computed on zeros and not stored; keys past Nk score -inf.
@@ -24,55 +24,70 @@ constexpr int kFwdThreads = 128;
 
 template <int D>
 constexpr size_t fwd_mma_smem_bytes() {
-  return size_t(kFwdRows * (D + kAttnPad) + kFwdKeys * (D + kAttnPad) + D * (kFwdKeys + kAttnPad)) * 2;
+  return size_t(kFwdRows + 4 * kFwdKeys) * (D + kAttnPad) * 2;  // q tile + 2 buffers x (k tile, v tile)
 }
 
 template <typename T, int D>
 __global__ void __launch_bounds__(kFwdThreads) attention_fwd_mma_kernel(AttnParams p) {
-  constexpr int LDQ = D + kAttnPad, LDK = D + kAttnPad, LDVT = kFwdKeys + kAttnPad;
-  constexpr int KS = D / 16;         // k-steps over the head dim
-  constexpr int NT = kFwdKeys / 8;   // n-tiles of S per key tile
-  constexpr int DT = D / 8;          // n-tiles of O
+  constexpr int LD = D + kAttnPad;
+  constexpr int KS = D / 16;        // k-steps over the head dim
+  constexpr int NT = kFwdKeys / 8;  // n-tiles of S per key tile
+  constexpr int DT = D / 8;         // n-tiles of O
   extern __shared__ __align__(16) unsigned char smem_raw[];
-  T* sQ = reinterpret_cast<T*>(smem_raw);       // (64, D)     query rows
-  T* sK = sQ + kFwdRows * LDQ;                  // (64, D)     key tile
-  T* sVt = sK + kFwdKeys * LDK;                 // (D, 64)     value tile, transposed
+  T* sQ = reinterpret_cast<T*>(smem_raw);  // (64, D)  query rows
+  T* sKV = sQ + kFwdRows * LD;             // 2 x [(64, D) keys, (64, D) values], double-buffered
 
-  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, t = lane & 3;
   const int bh = blockIdx.y, q0 = blockIdx.x * kFwdRows;
   const T* gq = head_of<T>(p.q, p.q_sb, p.q_sh, bh, p.heads);
   const T* gk = head_of<T>(p.k, p.k_sb, p.k_sh, bh, p.heads);
   const T* gv = head_of<T>(p.v, p.v_sb, p.v_sh, bh, p.heads);
+  const int ntiles = (p.nk + kFwdKeys - 1) / kFwdKeys;
 
-  load_tile<T, kFwdRows, D, LDQ, 1>(sQ, nullptr, gq, p.q_sn, q0, p.nq, tid, kFwdThreads);
-  __syncthreads();
+  // Group 0: q and the first k/v tile.
+  cp_async_tile<T, kFwdRows, D, LD>(sQ, gq, p.q_sn, q0, p.nq, tid, kFwdThreads);
+  cp_async_tile<T, kFwdKeys, D, LD>(sKV, gk, p.k_sn, 0, p.nk, tid, kFwdThreads);
+  cp_async_tile<T, kFwdKeys, D, LD>(sKV + kFwdKeys * LD, gv, p.v_sn, 0, p.nk, tid, kFwdThreads);
+  cp_async_commit();
+
   uint32_t qf[KS][4];  // this warp's 16 query rows as A fragments
-#pragma unroll
-  for (int ks = 0; ks < KS; ++ks) load_frag_a(qf[ks], sQ + warp * 16 * LDQ + ks * 16, LDQ, lane);
-
   float o[DT][4];
 #pragma unroll
   for (int dt = 0; dt < DT; ++dt) o[dt][0] = o[dt][1] = o[dt][2] = o[dt][3] = 0.0f;
   float m0 = -INFINITY, m1 = -INFINITY;  // running max (base 2) of rows g and g + 8
   float l0 = 0.0f, l1 = 0.0f;            // this thread's share of the running sums
 
-  for (int k0 = 0; k0 < p.nk; k0 += kFwdKeys) {
-    __syncthreads();  // everyone is done with the previous k/v tiles
-    load_tile<T, kFwdKeys, D, LDK, 1>(sK, nullptr, gk, p.k_sn, k0, p.nk, tid, kFwdThreads);
-    load_tile<T, kFwdKeys, D, 1, LDVT>(nullptr, sVt, gv, p.v_sn, k0, p.nk, tid, kFwdThreads);
+  for (int j = 0; j < ntiles; ++j) {
+    const int k0 = j * kFwdKeys;
+    const T* sK = sKV + (j & 1) * 2 * kFwdKeys * LD;
+    const T* sV = sK + kFwdKeys * LD;
+    if (j + 1 < ntiles) {  // prefetch tile j+1 into the other buffer (freed by the barrier ending iteration j-1)
+      T* nK = sKV + ((j + 1) & 1) * 2 * kFwdKeys * LD;
+      cp_async_tile<T, kFwdKeys, D, LD>(nK, gk, p.k_sn, k0 + kFwdKeys, p.nk, tid, kFwdThreads);
+      cp_async_tile<T, kFwdKeys, D, LD>(nK + kFwdKeys * LD, gv, p.v_sn, k0 + kFwdKeys, p.nk, tid, kFwdThreads);
+      cp_async_commit();
+      cp_async_wait<1>();  // everything but the prefetch has landed
+    } else {
+      cp_async_wait<0>();
+    }
     __syncthreads();
+    if (j == 0) {
+#pragma unroll
+      for (int ks = 0; ks < KS; ++ks) load_frag_a(qf[ks], sQ + warp * 16 * LD + ks * 16, LD, lane);
+    }
 
     float s[NT][4];  // S = q kᵀ for 16 rows x 64 keys
 #pragma unroll
-    for (int nt = 0; nt < NT; ++nt) {
-      s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
+    for (int nt = 0; nt < NT; ++nt) s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
 #pragma unroll
-      for (int ks = 0; ks < KS; ++ks) {
-        uint32_t b[2];
-        load_frag_b(b, sK + nt * 8 * LDK + ks * 16, LDK, lane);
-        mma_16816<T>(s[nt], qf[ks], b);
+    for (int ks = 0; ks < KS; ++ks)
+#pragma unroll
+      for (int np = 0; np < NT / 2; ++np) {
+        uint32_t b0[2], b1[2];
+        load_frag_b_nmajor(b0, b1, sK + np * 16 * LD + ks * 16, LD, lane);
+        mma_16816<T>(s[2 * np], qf[ks], b0);
+        mma_16816<T>(s[2 * np + 1], qf[ks], b1);
       }
-    }
     // Scale into base 2, mask keys past the end, new row maxima (the 4 lanes of a row share them).
     float mx0 = m0, mx1 = m1;
 #pragma unroll
@@ -111,18 +126,20 @@ __global__ void __launch_bounds__(kFwdThreads) attention_fwd_mma_kernel(AttnPara
       o[dt][2] *= alpha1;
       o[dt][3] *= alpha1;
     }
-    // O += P v: P from registers (k = key), v from the transposed tile.
+    // O += P v: P from registers (k = key), v row-major (k-major B operand, ldmatrix.trans).
 #pragma unroll
     for (int kk = 0; kk < kFwdKeys / 16; ++kk) {
       uint32_t a[4];
       frag_a_from_c<T>(a, s[2 * kk], s[2 * kk + 1]);
 #pragma unroll
-      for (int dt = 0; dt < DT; ++dt) {
-        uint32_t b[2];
-        load_frag_b(b, sVt + dt * 8 * LDVT + kk * 16, LDVT, lane);
-        mma_16816<T>(o[dt], a, b);
+      for (int dp = 0; dp < DT / 2; ++dp) {
+        uint32_t b0[2], b1[2];
+        load_frag_b_kmajor(b0, b1, sV + kk * 16 * LD + dp * 16, LD, lane);
+        mma_16816<T>(o[2 * dp], a, b0);
+        mma_16816<T>(o[2 * dp + 1], a, b1);
       }
     }
+    __syncthreads();  // all warps are done with this buffer before iteration j+1 refills it
   }
 
   l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
@@ -130,7 +147,7 @@ __global__ void __launch_bounds__(kFwdThreads) attention_fwd_mma_kernel(AttnPara
   l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
   l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
   const float inv0 = 1.0f / l0, inv1 = 1.0f / l1;
-  const int r0 = q0 + warp * 16 + g, r1 = r0 + 8;
+  const int r0 = q0 + warp * 16 + (lane >> 2), r1 = r0 + 8;
   T* go = static_cast<T*>(p.o) + int64_t(bh) * p.nq * D;
 #pragma unroll
   for (int dt = 0; dt < DT; ++dt) {

@@ -203,6 +203,7 @@ Tensor scaled_dot_product_attention(const Tensor& q_in, const Tensor& k_in, cons
   record(kOp, {q_in, k_in, v_in}, {out},
          [qd, kd, vd, od, lse, scale, qs, ks](const std::vector<Tensor>& g) -> std::vector<Tensor> {
            Tensor go = g[0].contiguous();
+           if (go.is_cuda() && (reinterpret_cast<uintptr_t>(go.data_ptr()) & 15) != 0) go = go.clone();  // 16-B loads
            Tensor dq = Tensor::empty(qs, qd.dtype(), qd.device());
            Tensor dk = Tensor::empty(ks, qd.dtype(), qd.device());
            Tensor dv = Tensor::empty(ks, qd.dtype(), qd.device());

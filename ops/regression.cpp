@@ -78,7 +78,7 @@ void disparity_regression_fused_forward(const Tensor& disp, const Tensor& cost, 
 
 namespace {
 
-// (B,1,D,h,w) or (B,D,h,w) -> contiguous (B,D,h,w); checks sizes.
+// (B,1,D,h,w) or (B,D,h,w) -> a (B,D,h,w) view; checks sizes.
 Tensor regression_input(const char* op, const Tensor& cost, int64_t out_d, int64_t out_h, int64_t out_w) {
   STEREORT_CHECK(cost.defined(), "{}: cost must be defined", op);
   STEREORT_CHECK((cost.dim() == 5 && cost.size(1) == 1) || cost.dim() == 4,

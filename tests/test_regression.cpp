@@ -167,6 +167,17 @@ TEST_CASE("disparity_regression_fused: GPU vs CPU [gpu]") {
     expect_close(disp.cpu(), ref.to(DType::F32), 1e-5, 1e-4, "fused GPU f32 " + sh);
     expect_close(disparity_regression_fused(cost.cuda().unsqueeze(1), c.OD, c.H, c.W).cpu(), ref.to(DType::F32),
                  1e-5, 1e-4, "fused GPU via the op " + sh);
+    // fused == unfused on the GPU (fp32, <= 1e-5 relative), and the autograd path's gradient vs the CPU's
+    Tensor cg = cost.cuda().set_requires_grad();
+    Tensor unf = disparity_regression(cg, c.OD, c.H, c.W);
+    CHECK(rel_error(unf.cpu(), disp.cpu()) <= 1e-5);
+    Tensor gd = randn_t(unf.shape(), DType::F32);
+    unf.backward(gd.cuda());
+    Tensor cc = cost.to(DType::F64).set_requires_grad();
+    disparity_regression(cc, c.OD, c.H, c.W).backward(gd.to(DType::F64));
+    // fp32 softmax Jacobian p (d - disp) g (a difference of ~100 px values) summed by the trilinear adjoint over
+    // up to 8x8x8 bins: 1e-4 relative
+    expect_close(cg.grad().cpu(), cc.grad().to(DType::F32), 1e-4, 1e-5, "unfused GPU gradient " + sh);
     for (DType dt : {DType::F16, DType::BF16}) {
       Tensor ch = cost.to(dt);
       Tensor refh = Tensor::empty({c.B, c.H, c.W}, DType::F64);
