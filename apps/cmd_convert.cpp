@@ -2,11 +2,9 @@
 //   floating dtype and extra metadata.
 //     stereort convert IN.safetensors                       list tensors (name, dtype, shape, bytes), totals, metadata
 //     stereort convert IN -o OUT [--strip-prefix module.] [--rename old=new]... [--dtype bf16] [--metadata k=v]...
-//   Key rules, in this order: every --strip-prefix P removes P from the start of a key (repeatedly, first match each
-//   pass, so "module.module.x" loses both); then the first --rename OLD=NEW whose OLD is a prefix of the key replaces
-//   that prefix. Two keys mapping to one name is an error naming both. --dtype casts floating tensors only (integer
-//   and bool tensors, e.g. BN num_batches_tracked, are kept). Input metadata is kept; --metadata adds or replaces.
-//   The output is written atomically; writing over the input is allowed.
+//   Key rules and casting: io/safetensors_convert.h (strip prefixes repeatedly, then the first matching --rename;
+//   --dtype casts floating tensors only; input metadata kept, --metadata adds). The output is written atomically;
+//   writing over the input is allowed (the input stays mapped until the new file replaces it).
 #include <cxxopts.hpp>
 #include <iostream>
 #include <map>
@@ -16,6 +14,7 @@
 #include "apps/commands.h"
 #include "core/check.h"
 #include "io/safetensors.h"
+#include "io/safetensors_convert.h"
 
 namespace stereort {
 namespace app {
@@ -99,60 +98,21 @@ int cmd_convert(int argc, char** argv) {
   if (!r.count("output")) return 0;
 
   std::string dt = r["dtype"].as<std::string>();
-  bool cast = dt != "keep";
-  DType target = DType::F32;
-  if (cast) {
+  io::ConvertOptions co;
+  if (dt != "keep") {
     STEREORT_CHECK(dt == "f32" || dt == "f16" || dt == "bf16", "convert: --dtype must be keep, f32, f16 or bf16, got '{}'",
                    dt);
-    target = dtype_from_name(dt);
+    co.cast_to = dtype_from_name(dt);
   }
-  std::vector<std::string> strip = r.count("strip-prefix") ? r["strip-prefix"].as<std::vector<std::string>>()
-                                                           : std::vector<std::string>();
-  std::vector<std::pair<std::string, std::string>> renames;
+  if (r.count("strip-prefix")) co.strip_prefixes = r["strip-prefix"].as<std::vector<std::string>>();
   if (r.count("rename"))
-    for (const auto& s : r["rename"].as<std::vector<std::string>>()) renames.push_back(split_eq(s, "--rename"));
-  std::map<std::string, std::string> meta = st.metadata();
+    for (const auto& s : r["rename"].as<std::vector<std::string>>()) co.renames.push_back(split_eq(s, "--rename"));
   if (r.count("metadata"))
-    for (const auto& s : r["metadata"].as<std::vector<std::string>>()) {
-      auto kv = split_eq(s, "--metadata");
-      meta[kv.first] = kv.second;
-    }
-
-  std::vector<std::pair<std::string, Tensor>> out;
-  std::map<std::string, std::string> source;  // new name -> old name
-  int renamed = 0, casted = 0;
-  for (const auto& k : st.keys()) {
-    std::string name = k;
-    for (bool again = true; again;) {
-      again = false;
-      for (const auto& p : strip)
-        if (!p.empty() && name.size() > p.size() && name.compare(0, p.size(), p) == 0) {
-          name = name.substr(p.size());
-          again = true;
-          break;
-        }
-    }
-    for (const auto& rn : renames)
-      if (name.compare(0, rn.first.size(), rn.first) == 0) {
-        name = rn.second + name.substr(rn.first.size());
-        break;
-      }
-    STEREORT_CHECK(!name.empty(), "convert: key '{}' becomes empty after renaming", k);
-    auto ins = source.emplace(name, k);
-    STEREORT_CHECK(ins.second, "convert: keys '{}' and '{}' both become '{}'; adjust --rename/--strip-prefix",
-                   ins.first->second, k, name);
-    renamed += name != k;
-    Tensor t = st.get(k);
-    if (cast && dtype_is_floating(t.dtype()) && t.dtype() != target) {
-      t = t.to(target);
-      ++casted;
-    }
-    out.emplace_back(name, t);
-  }
+    for (const auto& s : r["metadata"].as<std::vector<std::string>>()) co.metadata.insert(split_eq(s, "--metadata"));
   std::string path = r["output"].as<std::string>();
-  save_safetensors(path, out, meta);
-  std::cout << fmt::format("wrote {}: {} tensors ({} renamed, {} cast to {}), {} metadata entries\n", path, out.size(),
-                           renamed, casted, cast ? dt : "-", meta.size());
+  io::ConvertReport rep = io::convert_safetensors(st, path, co);
+  std::cout << fmt::format("wrote {}: {} tensors ({} renamed, {} cast to {}), {} metadata entries\n", path, rep.tensors,
+                           rep.renamed, rep.cast, co.cast_to ? dt : "-", rep.metadata_entries);
   return 0;
 }
 
