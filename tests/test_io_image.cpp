@@ -195,6 +195,16 @@ TEST_CASE("png16/image: corrupt files and bad arguments give clear errors and le
   bad[45] = char(bad[45] ^ 0x10);
   write_raw(dir / "crc.png", bad);
   expect_error([&] { io::read_png16(dir / "crc.png"); }, {dir / "crc.png", "CRC mismatch in the IDAT chunk"});
+  // A header claiming far more pixels than the IDAT data can hold is refused before anything is allocated.
+  bad = full;
+  bad[16] = 0x00;
+  bad[17] = 0x01;  // width 65536 + 8
+  bad[20] = 0x00;
+  bad[21] = 0x01;  // height 65536 + 8
+  uint32_t hcrc = io::crc32(reinterpret_cast<const uint8_t*>(bad.data()) + 12, 17);
+  for (int k = 0; k < 4; ++k) bad[size_t(29 + k)] = char(hcrc >> (24 - 8 * k));
+  write_raw(dir / "huge.png", bad);
+  expect_error([&] { io::read_png16(dir / "huge.png"); }, {dir / "huge.png", "cannot hold the image"});
   // An impossible bit depth in IHDR (CRC fixed up) is stb's to reject.
   bad = full;
   bad[24] = 7;
