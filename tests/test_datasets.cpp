@@ -1,9 +1,9 @@
 // tests/test_datasets.cpp — every dataset reader on a tiny fake tree of its real layout (written with our own writers
 // in a temp folder): pair discovery and order, images, ground truth values and validity, occlusion masks, calibration,
 // options and error messages. Plus the Motorcycle pair from scikit-image (fetched by scripts/get_sample_pair.sh).
-#include <cmath>
 #include <sys/wait.h>
 
+#include <cmath>
 #include <cstdlib>
 
 #include "core/error.h"
