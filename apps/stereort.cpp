@@ -20,6 +20,7 @@ struct Command {
 const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
       {"info", "build flags, CUDA/cuDNN versions and the GPU found", stereort::app::cmd_info},
+      {"convert", "inspect a safetensors file; rename keys, cast dtypes", stereort::app::cmd_convert},
   };
   return table;
 }
