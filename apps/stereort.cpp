@@ -22,6 +22,7 @@ const std::vector<Command>& commands() {
       {"info", "build flags, CUDA/cuDNN versions and the GPU found", stereort::app::cmd_info},
       {"infer", "disparity for image pairs (files, folders or a list)", stereort::app::cmd_infer},
       {"bench", "inference latency per size and precision (CUDA events)", stereort::app::cmd_bench},
+      {"convert", "inspect a safetensors file; rename keys, cast dtypes", stereort::app::cmd_convert},
   };
   return table;
 }

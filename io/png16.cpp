@@ -49,6 +49,7 @@ uint32_t be32(const uint8_t* p) { return uint32_t(p[0]) << 24 | uint32_t(p[1]) <
 void validate_png_chunks(const uint8_t* p, size_t n, const std::string& name) {
   size_t pos = 8;
   bool first = true;
+  uint64_t idat = 0, raw = 0;  // compressed bytes seen; filtered bytes IHDR implies (non-interlaced count)
   for (;;) {
     STEREORT_CHECK(n - pos >= 12, "{}: truncated PNG (chunk header at byte {} runs past the {}-byte file; no IEND)",
                    name, pos, n);
@@ -63,7 +64,19 @@ void validate_png_chunks(const uint8_t* p, size_t n, const std::string& name) {
     STEREORT_CHECK(!first || t == "IHDR", "{}: corrupt PNG (first chunk is {}, not IHDR)", name, t);
     STEREORT_CHECK(crc32(type, size_t(len) + 4) == be32(p + pos + 8 + len),
                    "{}: corrupt PNG (CRC mismatch in the {} chunk at byte {})", name, t, pos);
-    if (t == "IEND") return;
+    if (first && len >= 13) {
+      uint64_t w = be32(p + pos + 8), h = be32(p + pos + 12), depth = p[pos + 16], type = p[pos + 17];
+      uint64_t ch = type == 2 ? 3 : type == 4 ? 2 : type == 6 ? 4 : 1;
+      raw = h * ((w * ch * depth + 7) / 8 + 1);
+    }
+    if (t == "IDAT") idat += len;
+    if (t == "IEND") {
+      // Deflate cannot expand more than ~1032:1: refuse a header whose image cannot fit in the IDAT data before the
+      // decoder allocates for it.
+      STEREORT_CHECK(idat * 1032 + 1024 >= raw, "{}: corrupt PNG ({} bytes of IDAT cannot hold the image IHDR "
+                     "describes, {} filtered bytes)", name, idat, raw);
+      return;
+    }
     first = false;
     pos += 12 + size_t(len);
   }

@@ -9,6 +9,7 @@
 #include "io/png16.h"
 #include "io_test_helpers.h"
 #include "stb_image.h"
+#include "stb_image_write.h"
 #include "test_util.h"
 
 using namespace stereort;
@@ -195,6 +196,16 @@ TEST_CASE("png16/image: corrupt files and bad arguments give clear errors and le
   bad[45] = char(bad[45] ^ 0x10);
   write_raw(dir / "crc.png", bad);
   expect_error([&] { io::read_png16(dir / "crc.png"); }, {dir / "crc.png", "CRC mismatch in the IDAT chunk"});
+  // A header claiming far more pixels than the IDAT data can hold is refused before anything is allocated.
+  bad = full;
+  bad[16] = 0x00;
+  bad[17] = 0x01;  // width 65536 + 8
+  bad[20] = 0x00;
+  bad[21] = 0x01;  // height 65536 + 8
+  uint32_t hcrc = io::crc32(reinterpret_cast<const uint8_t*>(bad.data()) + 12, 17);
+  for (int k = 0; k < 4; ++k) bad[size_t(29 + k)] = char(hcrc >> (24 - 8 * k));
+  write_raw(dir / "huge.png", bad);
+  expect_error([&] { io::read_png16(dir / "huge.png"); }, {dir / "huge.png", "cannot hold the image"});
   // An impossible bit depth in IHDR (CRC fixed up) is stb's to reject.
   bad = full;
   bad[24] = 7;
@@ -214,4 +225,32 @@ TEST_CASE("png16/image: corrupt files and bad arguments give clear errors and le
   expect_error([&] { io::read_image(dir / "g8.png", bad_opt); }, {"channels must be"});
   CHECK_FALSE(io::file_exists(dir / "o.png"));
   check_no_temp_files(dir.path());
+}
+
+TEST_CASE("image: BMP and JPEG files read through the same path") {
+  TempDir dir;
+  // (H=4, W=6) RGB, interleaved for stb_image_write.
+  std::vector<uint8_t> px(4 * 6 * 3);
+  for (size_t i = 0; i < px.size(); ++i) px[i] = uint8_t(40 + (i * 7) % 170);
+  auto sink = [](void* ctx, void* data, int size) {
+    auto* v = static_cast<std::string*>(ctx);
+    v->append(static_cast<const char*>(data), size_t(size));
+  };
+  std::string bmp, jpg;
+  REQUIRE(stbi_write_bmp_to_func(sink, &bmp, 6, 4, 3, px.data()));
+  REQUIRE(stbi_write_jpg_to_func(sink, &jpg, 6, 4, 3, px.data(), 100));
+  write_raw(dir / "a.bmp", bmp);
+  write_raw(dir / "a.jpg", jpg);
+  io::ImageReadOptions hwc;
+  hwc.dtype = DType::U8;
+  hwc.layout = io::ImageLayout::HWC;
+  Tensor b = io::read_image(dir / "a.bmp", hwc);
+  REQUIRE(b.shape() == Shape{4, 6, 3});
+  CHECK(std::memcmp(b.data_ptr(), px.data(), px.size()) == 0);  // BMP is lossless
+  Tensor j = io::read_image(dir / "a.jpg");                     // f32 (3,H,W)
+  REQUIRE(j.shape() == Shape{3, 4, 6});
+  double err = 0;
+  std::vector<double> jv = j.permute({1, 2, 0}).contiguous().to_vector();
+  for (size_t i = 0; i < px.size(); ++i) err += std::fabs(jv[i] * 255 - px[i]);
+  CHECK(err / double(px.size()) < 12);  // JPEG at quality 100 on a tiny noisy image: close, not exact
 }

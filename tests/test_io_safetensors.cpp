@@ -8,6 +8,7 @@
 
 #include "io/json.h"
 #include "io/safetensors.h"
+#include "io/safetensors_convert.h"
 #include "io_test_helpers.h"
 #include "test_util.h"
 
@@ -267,4 +268,58 @@ TEST_CASE("safetensors: the golden files open with their keys, shapes, dtypes an
     CHECK(bad == 0);
   }
   CHECK(bf16 > 10);
+}
+
+TEST_CASE("safetensors convert: prefix rules, casting floating tensors only, metadata, collisions") {
+  TempDir dir;
+  std::string in = dir / "in.safetensors";
+  Tensor w = rand_t({3, 4}, DType::F32), bn = rand_t({4}, DType::F64);
+  save_safetensors(in,
+                   {{"module.module.encoder.conv.weight", w},
+                    {"module.bn.running_var", bn},
+                    {"module.bn.num_batches_tracked", Tensor::scalar(17, DType::I64)},
+                    {"head.mask", Tensor::ones({2}, DType::Bool)},
+                    {"module.", Tensor::ones({1})}},
+                   {{"arch", "x"}});
+  io::ConvertOptions o;
+  o.strip_prefixes = {"module."};
+  o.renames = {{"encoder.", "backbone."}, {"enc", "never"}, {"head.", ""}};
+  o.cast_to = DType::BF16;
+  o.metadata = {{"note", "converted"}, {"arch", "y"}};
+  CHECK(io::convert_key("module.module.encoder.conv.weight", o) == "backbone.conv.weight");
+  CHECK(io::convert_key("module.", o) == "module.");  // never stripped to nothing
+  std::string out = dir / "out.safetensors";
+  io::ConvertReport rep = io::convert_safetensors(SafeTensors::open(in), out, o);
+  CHECK(rep.tensors == 5);
+  CHECK(rep.renamed == 4);
+  CHECK(rep.cast == 3);  // w, bn and the F32 "module." tensor; not the int64 counter nor the bool mask
+  SafeTensors st = SafeTensors::open(out);
+  CHECK(st.keys() == std::vector<std::string>{"backbone.conv.weight", "bn.running_var", "bn.num_batches_tracked",
+                                              "mask", "module."});
+  CHECK(st.info("backbone.conv.weight").dtype == DType::BF16);
+  CHECK(st.get("backbone.conv.weight").to_vector() == w.to(DType::BF16).to_vector());
+  CHECK(st.info("bn.running_var").dtype == DType::BF16);
+  CHECK(st.info("bn.num_batches_tracked").dtype == DType::I64);
+  CHECK(st.get("bn.num_batches_tracked").item() == 17);
+  CHECK(st.info("mask").dtype == DType::Bool);
+  CHECK(st.metadata().at("arch") == "y");
+  CHECK(st.metadata().at("note") == "converted");
+
+  // Overwriting the input in place works (the old file stays mapped until replaced).
+  io::ConvertOptions keep;
+  keep.renames = {{"mask", "valid_mask"}};
+  SafeTensors self = SafeTensors::open(out);
+  io::convert_safetensors(self, out, keep);
+  CHECK(SafeTensors::open(out).has("valid_mask"));
+
+  io::ConvertOptions clash;
+  clash.renames = {{"backbone.", "x"}, {"bn.running_var", "xconv.weight"}};
+  expect_error([&] { io::convert_safetensors(SafeTensors::open(out), dir / "c.safetensors", clash); },
+               {"'backbone.conv.weight' and 'bn.running_var' both become 'xconv.weight'"});
+  io::ConvertOptions bad;
+  bad.cast_to = DType::I32;
+  expect_error([&] { io::convert_safetensors(SafeTensors::open(out), dir / "c.safetensors", bad); },
+               {"not a floating dtype"});
+  CHECK_FALSE(io::file_exists(dir / "c.safetensors"));
+  check_no_temp_files(dir.path());
 }

@@ -319,9 +319,10 @@ Scene build_scene(const SyntheticOptions& o, uint64_t index, bool textures) {
     make_plane(r, cx, cy, hx, hy, dc, lo, hi, &L.info);
     s.layers.push_back(L);
   }
-  for (int c = 0; c < 3; ++c) {
-    s.gain[c] = o.photometric ? float(r.range(0.9, 1.1)) : 1.0f;
-    s.bias[c] = o.photometric ? float(r.range(-0.04, 0.04)) : 0.0f;
+  for (int c = 0; c < 3; ++c) {  // drawn either way, so textures do not depend on the photometric switch
+    float g = float(r.range(0.9, 1.1)), b = float(r.range(-0.04, 0.04));
+    s.gain[c] = o.photometric ? g : 1.0f;
+    s.bias[c] = o.photometric ? b : 0.0f;
   }
   s.noise_left = r.seed64();
   s.noise_right = r.seed64();
