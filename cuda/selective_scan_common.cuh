@@ -204,15 +204,16 @@ __device__ __forceinline__ void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
 }
 
-// Stage memory [mb, mb + kChunk) of `row` (zeros outside [0, L)) into buf. vec: 16-byte cp.async (row 16-byte aligned
-// and L % kGran == 0, so a granule is entirely inside or outside); else plain element copies.
-template <typename T, int kThreads, int kItems>
+// Stage memory [mb, mb + kChunk) of `row` (zeros outside [0, L)) into buf, kChunk = kThreads * kItems, copied by the
+// block's kCopiers threads. vec: 16-byte cp.async (row 16-byte aligned and L % kGran == 0, so a granule is entirely
+// inside or outside); else plain element copies.
+template <typename T, int kThreads, int kItems, int kCopiers = kThreads>
 __device__ __forceinline__ void stage_row(T* buf, const T* row, int mb, int L, bool vec) {
   using S = Staging<T, kItems>;
   constexpr int kChunk = kThreads * kItems;
   if constexpr (S::kVec) {
     if (vec) {
-      for (int q = threadIdx.x; q < kChunk / S::kGran; q += kThreads) {
+      for (int q = threadIdx.x; q < kChunk / S::kGran; q += kCopiers) {
         const int j = q * S::kGran, m = mb + j;
         bool valid = m >= 0 && m < L;
         cp_async16(buf + (j / kItems) * S::kStride + j % kItems, valid ? row + m : row, valid);
@@ -220,7 +221,7 @@ __device__ __forceinline__ void stage_row(T* buf, const T* row, int mb, int L, b
       return;
     }
   }
-  for (int j = threadIdx.x; j < kChunk; j += kThreads) {
+  for (int j = threadIdx.x; j < kChunk; j += kCopiers) {
     const int m = mb + j;
     buf[(j / kItems) * S::kStride + j % kItems] = (m >= 0 && m < L) ? row[m] : from_op<T>(0.f);
   }
@@ -228,9 +229,9 @@ __device__ __forceinline__ void stage_row(T* buf, const T* row, int mb, int L, b
 
 // Thread t's kItems values in SEQUENCE order: its own segment, or the mirrored one when the direction is reversed.
 template <typename T, int kThreads, int kItems>
-__device__ __forceinline__ void read_staged(const T* buf, bool rev, float (&v)[kItems]) {
+__device__ __forceinline__ void read_staged(const T* buf, int t, bool rev, float (&v)[kItems]) {
   using S = Staging<T, kItems>;
-  const int seg = rev ? kThreads - 1 - int(threadIdx.x) : int(threadIdx.x);
+  const int seg = rev ? kThreads - 1 - t : t;
   const T* src = buf + seg * S::kStride;
   if constexpr (S::kVec) {
     load_vec16<T, kItems>(src, rev, v);

@@ -95,8 +95,8 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) selective_scan_fwd_kerne
       const int it = c * N + n;
       const int buf = int(it & 1);
       float Bv[kItems], Cv[kItems];
-      read_staged<T, kThreads, kItems>(sB + buf * kBuf, rs.rev, Bv);
-      read_staged<T, kThreads, kItems>(sC + buf * kBuf, rs.rev, Cv);
+      read_staged<T, kThreads, kItems>(sB + buf * kBuf, tid, rs.rev, Bv);
+      read_staged<T, kThreads, kItems>(sC + buf * kBuf, tid, rs.rev, Cv);
       // Pass 1: decays, this thread's aggregate, warp scan; lane 31 publishes the warp's aggregate.
       // Pass 1 keeps a and b = dt*u*B per item (B itself is dead after it).
       float a[kRows][kItems], bb[kRows][kItems], ex_a[kRows], ex_b[kRows];

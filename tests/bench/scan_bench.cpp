@@ -2,7 +2,8 @@
 //   stage 0: K = 4, Di = 192, N = 16, L = 256 x 320;   stage 2: K = 4, Di = 768, N = 16, L = 64 x 80.
 // For f32 and bf16 inputs (f32 output), forward and backward:
 //   * "scan fwd/bwd vN": the selective-scan kernel alone on pre-routed (B, K*Di, L) inputs with G = K groups, for each
-//     launch variant (SelectiveScanParams::tune; the default is marked *). Timer covers the one kernel.
+//     launch variant (SelectiveScanParams::tune, described in cuda/selective_scan_{fwd,bwd}.cu; the default is marked
+//     *). Timer covers the one kernel.
 //   * "ss2d_scan fwd/bwd": the fused op end to end (transposes for directions 1/3, scan, merge; allocations from the
 //     caching allocator), the backward timed as y.backward() with the graph retained.
 // Bytes counted (compulsory traffic): fwd reads u, delta (K*Di*L each), B, C (K*N*L each) and writes out (f32);
@@ -101,11 +102,12 @@ void bench_shape(const Shape2d& s, DType dt) {
   const double bwd_bytes = double(B) * D * L * (4 * es + 4) + 2.0 * B * K * N * L * (es + 4);
   const double bwd_floor = std::max(bwd_bytes / bw, updates / er) * 1e3;
   const std::string bwd_basis = bwd_bytes / bw > updates / er ? "HBM" : "exp";
-  for (int v = 1; v <= 2; ++v) {
+  const int bwd_default = Di % 4 == 0 ? 3 : Di % 2 == 0 ? 2 : 1;
+  for (int v = 1; v <= 3; ++v) {
     SelectiveScanParams q = p;
     q.tune = v;
     Timing t = time_cuda_ms([&] { cuda::selective_scan_bwd(q, ctx); }, 3, 20);  // dB/dC keep accumulating: timing only
-    print_row(fmt::format("scan bwd v{}{} {}", v, v == (Di % 2 == 0 ? 2 : 1) ? "*" : "", tag), shape, t,
+    print_row(fmt::format("scan bwd v{}{} {}", v, v == bwd_default ? "*" : "", tag), shape, t,
               fmt::format("{:.0f} GB/s", bwd_bytes / (t.median_ms * 1e-3) / 1e9), bwd_floor, bwd_basis);
   }
 
