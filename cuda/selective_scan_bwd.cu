@@ -362,6 +362,9 @@ void selective_scan_bwd(const SelectiveScanParams& p, const Context& ctx) {
   if (p.batch == 0 || p.dim == 0 || p.seqlen == 0) return;
   if (p.dim % p.groups != 0 || p.groups % p.dirs != 0 || p.dim % p.dirs != 0)
     throw_error(__FILE__, __LINE__, "selective_scan_bwd", "selective_scan: groups must divide channels, dirs groups");
+  if (p.batch > 65535 || p.seqlen > (int64_t(1) << 30) || p.dstate > 4096)
+    throw_error(__FILE__, __LINE__, "selective_scan_bwd",
+                "selective_scan (CUDA): needs batch <= 65535, L <= 2^30 and N <= 4096 (split the batch or the sequence)");
   if (!p.carries || p.carry_stride != selective_scan_carry_stride(p.seqlen) || !p.dA_part)
     throw_error(__FILE__, __LINE__, "selective_scan_bwd",
                 "selective_scan: the backward needs the forward's carries (stride = backward chunk) and dA partials");

@@ -91,6 +91,13 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) selective_scan_fwd_kerne
         out[r][i] = Dv * uv[i];
       }
     }
+    // Does this thread's last item end a carry_stride segment? Then it saves the states there (backward restarts).
+    float* carry_out = nullptr;
+    if (p.carries) {
+      const int64_t end = s0 + kItems;
+      if (end % p.carry_stride == 0 && end / p.carry_stride <= p.n_carries)
+        carry_out = p.carries + ((rs.b * p.dim + rs.d0) * p.n_carries + end / p.carry_stride - 1) * p.dstate;
+    }
     for (int n = 0; n < N; ++n) {
       const int it = c * N + n;
       const int buf = int(it & 1);
@@ -138,11 +145,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) selective_scan_fwd_kerne
           out[r][i] = fmaf(Cv[i], h, out[r][i]);
         }
         if (tid == kThreads - 1) sCarry[(((c + 1) & 1) * kRows + r) * N + n] = h;
-        if (p.carries) {
-          const int end = s0 + kItems;
-          if (end % p.carry_stride == 0 && end / p.carry_stride <= p.n_carries)
-            p.carries[((rs.b * p.dim + rs.d0 + r) * p.n_carries + end / p.carry_stride - 1) * p.dstate + n] = h;
-        }
+        if (carry_out) carry_out[r * p.n_carries * p.dstate + n] = h;
       }
     }
     // Outputs of this chunk: y (pre-gate, for the backward), then the gate.
@@ -218,6 +221,9 @@ void selective_scan_fwd(const SelectiveScanParams& p, const Context& ctx) {
   if (p.batch == 0 || p.dim == 0 || p.seqlen == 0) return;
   if (p.dim % p.groups != 0 || p.groups % p.dirs != 0 || p.dim % p.dirs != 0)
     throw_error(__FILE__, __LINE__, "selective_scan_fwd", "selective_scan: groups must divide channels, dirs groups");
+  if (p.batch > 65535 || p.seqlen > (int64_t(1) << 30) || p.dstate > 4096)
+    throw_error(__FILE__, __LINE__, "selective_scan_fwd",
+                "selective_scan (CUDA): needs batch <= 65535, L <= 2^30 and N <= 4096 (split the batch or the sequence)");
   if (p.carries && p.carry_stride != selective_scan_carry_stride(p.seqlen))
     throw_error(__FILE__, __LINE__, "selective_scan_fwd", "selective_scan: carry_stride must be the backward chunk");
   dispatch_cuda_float(p.in_dtype, "selective_scan", [&](auto tag) {

@@ -135,8 +135,8 @@ Ss2dDims ss2d_check(const Tensor& x, const Tensor& delta, const Tensor& A, const
                  x.defined() ? x.desc() : "undefined");
   Ss2dDims d{x.size(0), x.size(1), x.size(2), x.size(3), x.size(2) * x.size(3), 0};
   STEREORT_CHECK(delta.defined() && delta.shape() == Shape({d.B, 4, d.Di, d.L}),
-                 "ss2d_scan: delta {} must be (B,4,Di,H*W) = ({},4,{},{}) for x {}", delta.defined() ? delta.desc() : "undefined",
-                 d.B, d.Di, d.L, x.desc());
+                 "ss2d_scan: delta {} must be (B,4,Di,H*W) = ({},4,{},{}) for x {}",
+                 delta.defined() ? delta.desc() : "undefined", d.B, d.Di, d.L, x.desc());
   STEREORT_CHECK(A.defined() && A.dim() == 2 && A.size(0) == 4 * d.Di,
                  "ss2d_scan: A {} must be (4*Di,N) = ({},N), k-major", A.defined() ? A.desc() : "undefined", 4 * d.Di);
   d.N = A.size(1);
@@ -324,14 +324,20 @@ Tensor ss2d_scan_fused(const Tensor& x_in, const Tensor& delta_in, const Tensor&
              q.du.batch[k] = 4 * d.Di * d.L;
              q.du.row[k] = d.L;
            }
-           Tensor ddelta = Tensor::empty({d.B, 4, d.Di, d.L}, dt, dev), ddT = Tensor::empty({d.B, 2, d.Di, d.L}, dt, dev);
+           Tensor ddelta = Tensor::empty({d.B, 4, d.Di, d.L}, dt, dev);
+           Tensor ddT = Tensor::empty({d.B, 2, d.Di, d.L}, dt, dev);
            fill_dirs(q.ddelta, ddelta, ddT, d.Di, d.L);
-           Tensor dB = Tensor::zeros({d.B, 4, d.N, d.L}, DType::F32, dev), dBT = Tensor::zeros({d.B, 2, d.N, d.L}, DType::F32, dev);
-           Tensor dC = Tensor::zeros({d.B, 4, d.N, d.L}, DType::F32, dev), dCT = Tensor::zeros({d.B, 2, d.N, d.L}, DType::F32, dev);
+           // f32 accumulators: directions 0/2 add into slots 0/2, 1/3 into the column-major pair (slots 1/3 of dB/dC
+           // are then overwritten by the transpose back, so zeroing them is the only waste).
+           Tensor dB = Tensor::zeros({d.B, 4, d.N, d.L}, DType::F32, dev);
+           Tensor dC = Tensor::zeros({d.B, 4, d.N, d.L}, DType::F32, dev);
+           Tensor dBT = Tensor::zeros({d.B, 2, d.N, d.L}, DType::F32, dev);
+           Tensor dCT = Tensor::zeros({d.B, 2, d.N, d.L}, DType::F32, dev);
            fill_dirs(q.dB, dB, dBT, d.N, d.L);
            fill_dirs(q.dC, dC, dCT, d.N, d.L);
            Tensor dA = Tensor::empty({d.B, 4 * d.Di, d.N}, DType::F32, dev);
-           Tensor dD = Tensor::empty({d.B, 4 * d.Di}, DType::F32, dev), dbias = Tensor::empty({d.B, 4 * d.Di}, DType::F32, dev);
+           Tensor dD = Tensor::empty({d.B, 4 * d.Di}, DType::F32, dev);
+           Tensor dbias = Tensor::empty({d.B, 4 * d.Di}, DType::F32, dev);
            q.dA_part = dA.data<float>();
            q.dD_part = dD.data<float>();
            q.dbias_part = dbias.data<float>();
