@@ -219,6 +219,18 @@ SsdArgs cast_args(const SsdArgs& a, DType xt, DType pt, Device dev) {
   return r;
 }
 
+// Leave 0xFF-filled (NaN) blocks of these sizes in the CUDA caching allocator, so that the outputs and gradients the
+// kernels allocate next start as NaN: an element a kernel forgets to write shows up as a non-finite error.
+void poison_pool(const std::vector<Tensor>& like, Device dev) {
+  std::vector<Tensor> held;
+  for (const Tensor& t : like) {
+    if (!t.defined()) continue;
+    Tensor p = Tensor::empty({int64_t(t.numel()) * 4}, DType::U8, dev);  // the f32 size of t
+    p.fill_(255.0);
+    held.push_back(p);
+  }
+}
+
 void run_cuda_case(Sink& sink, const Case& c, const std::vector<int64_t>& Qs, bool bf16) {
   Inputs in = make_inputs(c);
   const Device dev = Device::cuda(0);
@@ -239,6 +251,7 @@ void run_cuda_case(Sink& sink, const Case& c, const std::vector<int64_t>& Qs, bo
   for (int64_t Q : Qs) {
     SsdArgs aq = a32;
     aq.chunk_size = Q;
+    poison_pool({a32.x, a32.x, a32.dt, a32.Bm, a32.Cm, rec.final_state}, dev);
     FormResult ch = form_chunked(aq, gy, gS, true);
     sink.add("cuda chunk vs rec", "y", m, Q, ch.y, rec.y, rel_bound(kBoundF32));
     sink.add("cuda chunk vs rec", "final", m, Q, ch.final_state, rec.final_state, rel_bound(kBoundF32));
