@@ -6,6 +6,7 @@ namespace stereort {
 namespace app {
 
 int cmd_info(int argc, char** argv);
+int cmd_ssm_equiv(int argc, char** argv);
 
 }  // namespace app
 }  // namespace stereort

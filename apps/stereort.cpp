@@ -20,6 +20,7 @@ struct Command {
 const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
       {"info", "build flags, CUDA/cuDNN versions and the GPU found", stereort::app::cmd_info},
+      {"ssm-equiv", "SSM == masked linear attention: the four SSD forms compared, as a table", stereort::app::cmd_ssm_equiv},
   };
   return table;
 }
