@@ -7,6 +7,7 @@ namespace app {
 
 int cmd_info(int argc, char** argv);
 int cmd_convert(int argc, char** argv);
+int cmd_ssm_equiv(int argc, char** argv);
 
 }  // namespace app
 }  // namespace stereort

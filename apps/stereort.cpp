@@ -21,6 +21,7 @@ const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
       {"info", "build flags, CUDA/cuDNN versions and the GPU found", stereort::app::cmd_info},
       {"convert", "inspect a safetensors file; rename keys, cast dtypes", stereort::app::cmd_convert},
+      {"ssm-equiv", "SSM == masked linear attention: the four SSD forms compared, as a table", stereort::app::cmd_ssm_equiv},
   };
   return table;
 }
