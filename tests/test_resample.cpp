@@ -198,15 +198,20 @@ void gpu_check(const Case& c, DType dt) {
   Tensor gx = Tensor::empty(c.in, dt, gpu());
   poison(gx);
   STEREORT_CUDA_PATH(cuda::resample_backward(gx, g.cuda(), p, ctx));
-  // f32: the GPU gathers per axis in fp32, the CPU scatters in double: ~1e-7 relative apart.
-  expect_close(gx.cpu(), xc.grad(), tol, name + " bwd");
+  // f32: the GPU gathers per axis in fp32, the CPU scatters in double: ~1e-7 normwise apart (an element that is a
+  // near-cancelling sum can be 1e-3 relative off on its own), so the fp32 bound is normwise.
+  auto check_bwd = [&](const Tensor& got, const std::string& what) {
+    if (dt == DType::F32) expect_rel(got, xc.grad(), kTolF32.rtol, what);
+    else expect_close(got, xc.grad(), tol, what);
+  };
+  check_bwd(gx.cpu(), name + " bwd");
   // The op and its autograd node on the GPU.
   Tensor xg = x.cuda().set_requires_grad(true);
   Tensor yg = run_op(c.m, xg, c.out, c.align);
   CHECK(yg.is_cuda());
   yg.backward(g.cuda());
   expect_close(yg.cpu(), yc, tol, name + " op fwd");
-  expect_close(xg.grad().cpu(), xc.grad(), tol, name + " op bwd");
+  check_bwd(xg.grad().cpu(), name + " op bwd");
 }
 
 }  // namespace
