@@ -170,7 +170,7 @@ static __global__ void ssd_pass_states_kernel(float* __restrict__ states, const 
   float s = init ? init[bh * NP + int64_t(pp) * N + n] : 0.f;
   float* st = states + bh * nseg * NP + e;
   const float* ls = lsum + bh * nseg;
-  constexpr int kBatch = 8;  // independent loads in flight per thread; the recurrence itself is in registers
+  constexpr int kBatch = 16;  // independent loads in flight per thread; the recurrence itself is in registers
   for (int64_t k0 = 0; k0 < nseg; k0 += kBatch) {
     float loc[kBatch], dec[kBatch];
 #pragma unroll
