@@ -246,7 +246,7 @@ SsdPlan ssd_cuda_plan(const SsdDims& d, int64_t chunk_size) {
   const int64_t per_seg_row = d.B * (d.H / hb);  // blocks per segment index
   const int64_t target = 3 * int64_t(sm_count());
   int64_t nseg_want = std::max<int64_t>(1, std::min<int64_t>(nchunks, (target + per_seg_row - 1) / per_seg_row));
-  plan.seg_chunks = (nchunks + nseg_want - 1) / nseg_want;
+  plan.seg_chunks = std::max<int64_t>(1, (nchunks + nseg_want - 1) / nseg_want);  // >= 1 (L = 0 gives nseg = 0)
   plan.nseg = (nchunks + plan.seg_chunks - 1) / plan.seg_chunks;
   return plan;
 }
