@@ -6,6 +6,9 @@ namespace stereort {
 namespace app {
 
 int cmd_info(int argc, char** argv);
+int cmd_infer(int argc, char** argv);
+int cmd_bench(int argc, char** argv);
+int cmd_convert(int argc, char** argv);
 int cmd_ssm_equiv(int argc, char** argv);
 
 }  // namespace app

@@ -20,6 +20,9 @@ struct Command {
 const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
       {"info", "build flags, CUDA/cuDNN versions and the GPU found", stereort::app::cmd_info},
+      {"infer", "disparity for image pairs (files, folders or a list)", stereort::app::cmd_infer},
+      {"bench", "inference latency per size and precision (CUDA events)", stereort::app::cmd_bench},
+      {"convert", "inspect a safetensors file; rename keys, cast dtypes", stereort::app::cmd_convert},
       {"ssm-equiv", "SSM == masked linear attention: the four SSD forms compared, as a table", stereort::app::cmd_ssm_equiv},
   };
   return table;

@@ -124,6 +124,16 @@ STEREORT_HD float normal(uint64_t seed, uint64_t offset, uint64_t i) {
 
 }  // namespace philox
 
+// The process-wide training RNG (dropout masks, drop_path, augmentation): a seed and a running counter offset.
+// Each consumer takes a fresh block of counters with rng_advance(n); checkpoints save and restore (seed, offset).
+struct RngState {
+  uint64_t seed = 0x5eed;
+  uint64_t offset = 0;
+};
+RngState rng_state();
+void rng_set_state(RngState s);
+uint64_t rng_advance(uint64_t n);  // returns the offset to use; the state moves on by n
+
 // Host-side fills (CPU tensors use these; CUDA kernels call philox::uniform/normal directly).
 void philox_fill_uniform(float* out, int64_t n, uint64_t seed, uint64_t offset);
 void philox_fill_normal(float* out, int64_t n, uint64_t seed, uint64_t offset);

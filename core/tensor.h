@@ -1,7 +1,7 @@
 // core/tensor.h — Tensor: a view (dtype, shape, strides, offset) onto refcounted Storage, plus autograd state.
 //   Copying a Tensor copies a handle (shared_ptr), never data. Views — reshape/view/permute/transpose/slice/select/
 //   expand/squeeze/unsqueeze — share storage and are recorded by autograd like any op (their backward lives in
-//   ops/shape_ops.cpp). contiguous(), to(device), to(dtype), clone() copy.
+//   ops/view.cpp). contiguous(), to(device), to(dtype), clone() copy.
 //   Strides are in elements. An expanded dim has stride 0. Offsets are in elements from the storage start.
 //   Printing: Tensor(f32 cpu (2,3)) followed by values, summarised beyond 6 per dim.
 #pragma once

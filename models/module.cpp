@@ -151,6 +151,16 @@ Device Module::device() const {
   return p.empty() ? Device::cpu() : p.front().second->device();
 }
 
+void Module::initialize(uint64_t seed) {
+  NoGradGuard ng;
+  initialize_rec(seed, "");
+}
+
+void Module::initialize_rec(uint64_t seed, const std::string& prefix) {
+  for (auto& c : children_) c.second->initialize_rec(seed, prefix + c.first + ".");
+  reset_parameters(init_stream(seed, prefix));
+}
+
 uint64_t init_stream(uint64_t seed, const std::string& key) {
   uint64_t h = 1469598103934665603ULL;  // FNV-1a
   for (unsigned char c : key) h = (h ^ c) * 1099511628211ULL;

@@ -45,6 +45,10 @@ class Module {
   void set_requires_grad(bool on);  // freeze (false) / unfreeze (true) every parameter
   void zero_grad();
   int64_t num_parameters() const;
+  // Initialise every parameter: each module's reset_parameters() gets a stream derived from (seed, its dotted name),
+  // children first in registration order; a parent may then override its children's init (VMamba, GwcNet do).
+  void initialize(uint64_t seed);
+  virtual void reset_parameters(uint64_t stream) {}
   Device device() const;  // of the first parameter (CPU when there is none)
 
  protected:
@@ -54,6 +58,7 @@ class Module {
   bool training_ = true;
 
  private:
+  void initialize_rec(uint64_t seed, const std::string& prefix);
   void collect(const std::string& prefix, bool params, bool buffers,
                std::vector<std::pair<std::string, Tensor*>>* out) const;
   std::vector<std::pair<std::string, Tensor*>> params_, buffers_;

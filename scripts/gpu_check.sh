@@ -8,10 +8,11 @@ OUT=${OUT:-/tmp/stereort-gpu-out}
 mkdir -p "$OUT"
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-bench=1; tests_filter=""; bench_filter="."
+bench=1; tests_filter=""; bench_filter="."; model_bench=1
 while [ $# -gt 0 ]; do
   case "$1" in
-    --no-bench) bench=0 ;;
+    --no-bench) bench=0; model_bench=0 ;;
+    --no-model-bench) model_bench=0 ;;
     --tests) tests_filter="$2"; shift ;;
     --bench) bench_filter="$2"; shift ;;
   esac
@@ -47,6 +48,13 @@ if [ $bench -eq 1 ]; then
     timeout 300 "$b" >>"$OUT/bench.log" 2>&1 || echo "### $b exited $?" >>"$OUT/bench.log"
   done
   cat "$OUT/bench.log"
+fi
+if [ $model_bench -eq 1 ]; then
+  echo "### stereort ssm-equiv --device cuda" | tee -a "$OUT/bench.log"
+  ./$B/stereort ssm-equiv --device cuda --quick 2>&1 | tail -25 | tee -a "$OUT/bench.log"
+  echo "### stereort bench (StereoMamba V1)" | tee -a "$OUT/bench.log"
+  ./$B/stereort bench --model stereomamba-v1 --sizes 1024x1280,512x960,256x512 --precision fp32,tf32,fp16,bf16 \
+    --warmup 3 --iters 10 --json "$OUT/bench_v1.json" 2>&1 | tee -a "$OUT/bench.log"
 fi
 echo "gpu_check total: $(( $(date +%s) - start )) s"
 exit $trc

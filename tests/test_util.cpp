@@ -28,9 +28,9 @@ CloseReport compare(const Tensor& got, const Tensor& ref, double rtol, double at
   std::string first;
   for (size_t i = 0; i < g.size(); ++i) {
     double d = std::fabs(g[i] - f[i]);
-    bool bad = !(d <= atol + rtol * std::fabs(f[i]));
-    if (std::isfinite(f[i]) && !std::isfinite(g[i])) bad = true;
-    if (!std::isfinite(f[i]) && !(g[i] == f[i] || (std::isnan(f[i]) && std::isnan(g[i])))) bad = true;
+    bool bad;
+    if (std::isfinite(f[i])) bad = !std::isfinite(g[i]) || !(d <= atol + rtol * std::fabs(f[i]));
+    else bad = !(g[i] == f[i] || (std::isnan(f[i]) && std::isnan(g[i])));  // same inf, or NaN where NaN is expected
     if (std::isfinite(d)) {
       e2 += d * d;
       r2 += f[i] * f[i];
@@ -56,6 +56,14 @@ CloseReport expect_close(const Tensor& got, const Tensor& ref, double rtol, doub
   CloseReport r = compare(got, ref, rtol, atol);
   INFO(name << " (rtol " << rtol << ", atol " << atol << "): " << r.text);
   CHECK(r.ok);
+  return r;
+}
+
+CloseReport expect_rel(const Tensor& got, const Tensor& ref, double bound, const std::string& name) {
+  CloseReport r = compare(got, ref, 0, INFINITY);  // atol inf: only non-finite mismatches count
+  INFO(name << " (normwise bound " << bound << "): " << r.text);
+  CHECK(r.ok);
+  CHECK(r.norm_rel <= bound);
   return r;
 }
 
