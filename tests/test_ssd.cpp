@@ -232,8 +232,9 @@ void check_cuda(const SsdArgs& a64, DType xt, int64_t Q, double ytol, const char
   SsdResult got = ssd_chunk_scan(ad);
   CAPTURE(what);
   CAPTURE(Q);
-  expect_close(got.y.cpu().to(DType::F64), want.y, ytol, ytol * 1e-1, "cuda y");
-  expect_close(got.final_state.cpu().to(DType::F64), want.final_state, ytol, ytol * 1e-1, "cuda final state");
+  // kernels.md §4's measure: normwise relative error (the kernel sums in another order than the fp64 recurrence).
+  expect_rel(got.y.cpu().to(DType::F64), want.y, ytol, "cuda y");
+  expect_rel(got.final_state.cpu().to(DType::F64), want.final_state, ytol, "cuda final state");
   poison_cuda_pool({ad.x, ad.Bm.to(DType::F32), ad.Cm.to(DType::F32), ad.dt, ad.x.to(DType::F32)});
   run_backward({got.y, got.final_state}, {dy.to(xt).to(gpu()), dS.to(DType::F32).to(gpu())});
   auto g = [](const Tensor& t) { return t.grad().cpu().to(DType::F64); };
