@@ -170,7 +170,7 @@ static __global__ void ssd_pass_states_kernel(float* __restrict__ states, const 
   float s = init ? init[bh * NP + int64_t(pp) * N + n] : 0.f;
   float* st = states + bh * nseg * NP + e;
   const float* ls = lsum + bh * nseg;
-  constexpr int kBatch = 8;  // independent loads in flight per thread; the recurrence itself is in registers
+  constexpr int kBatch = 16;  // independent loads in flight per thread; the recurrence itself is in registers
   for (int64_t k0 = 0; k0 < nseg; k0 += kBatch) {
     float loc[kBatch], dec[kBatch];
 #pragma unroll
@@ -246,7 +246,7 @@ SsdPlan ssd_cuda_plan(const SsdDims& d, int64_t chunk_size) {
   const int64_t per_seg_row = d.B * (d.H / hb);  // blocks per segment index
   const int64_t target = 3 * int64_t(sm_count());
   int64_t nseg_want = std::max<int64_t>(1, std::min<int64_t>(nchunks, (target + per_seg_row - 1) / per_seg_row));
-  plan.seg_chunks = (nchunks + nseg_want - 1) / nseg_want;
+  plan.seg_chunks = std::max<int64_t>(1, (nchunks + nseg_want - 1) / nseg_want);  // >= 1 (L = 0 gives nseg = 0)
   plan.nseg = (nchunks + plan.seg_chunks - 1) / plan.seg_chunks;
   return plan;
 }

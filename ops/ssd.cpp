@@ -417,8 +417,12 @@ SsdGrads ssd_chunked_backward(const SsdArgs& a, const Tensor& dy_t, const Tensor
       chunked_states(s, N, P, S0, cs, Sin, nullptr);  // Sin[c]: forward state entering chunk c
       // Reverse state passing of the adjoint: Gin[c] enters chunk c from the right (a_{end+1} g_{end+1}; dfinal
       // for the last chunk); E_c = sum_s exp(cs_s) C_s dy_s^T is what chunk c sends left.
-      Gin.assign(size_t(s.nc * NP), 0.0);
       load_state(gf, b, h, S0);
+      if (s.nc == 0) {  // L = 0: the initial state is the final state
+        store_state(in, b, h, S0.data(), g.dS0);
+        continue;
+      }
+      Gin.assign(size_t(s.nc * NP), 0.0);
       std::copy(S0.begin(), S0.end(), Gin.begin() + (s.nc - 1) * NP);
       for (int64_t c = s.nc - 1; c >= 0; --c) {
         const int64_t c0 = c * Q;

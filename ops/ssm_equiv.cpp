@@ -1,7 +1,6 @@
-// ops/ssm_equiv.cpp — the four SSM forms, input regimes, error rows and the table (see ops/ssm_equiv.h).
-//   Form (4) runs through a private float64 Mamba-1 recurrence with its own adjoint (kernels.md §1.1 and §1.3:
-//   per channel d and state n, h = exp(delta A_{d,n}) h + delta B_n u, y = sum_n C_n h + D u), recorded on the tape so
-//   that the kernels.md §3 mapping is differentiated through ordinary view ops.
+// ops/ssm_equiv.cpp — the four SSM forms and the input regimes (see ops/ssm_equiv.h); rows and table in
+// ops/ssm_equiv_suite.cpp. Form (4) is ops/selective_scan.h under the kernels.md §3 mapping, differentiated through
+// ordinary view ops on the tape.
 #include "ops/ssm_equiv.h"
 
 #include <algorithm>
@@ -15,6 +14,7 @@
 #include "ops/init.h"
 #include "ops/matmul.h"
 #include "ops/reduce.h"
+#include "ops/selective_scan.h"
 #include "ops/view.h"
 
 namespace stereort {
@@ -138,80 +138,6 @@ SsdResult recurrent_op(const SsdArgs& a) {
 
 namespace {
 
-// ---- private stand-in for the Mamba-1 selective scan (float64, variable B/C, no z/bias/softplus) ------------------
-// u, delta (B,D,L); A (D,N); Bm, Cm (B,G,N,L); Dskip (D). Returns out (B,D,L).
-struct Mamba1Data {
-  int64_t Bn, Dn, L, G, N;
-  std::vector<double> u, dl, A, B, C, D;
-  size_t bc(int64_t b, int64_t d, int64_t n, int64_t l) const {
-    return size_t(((b * G + d / (Dn / G)) * N + n) * L + l);
-  }
-  size_t ul(int64_t b, int64_t d, int64_t l) const { return size_t((b * Dn + d) * L + l); }
-  // One channel: hist[l*N + n] = h_{l,n}; y[l] (when given) = sum_n C h + D u.
-  void forward(int64_t b, int64_t d, double* y, std::vector<double>& hist) const {
-    std::vector<double> h(sz(N), 0.0);
-    for (int64_t l = 0; l < L; ++l) {
-      double uu = u[ul(b, d, l)], dlt = dl[ul(b, d, l)], acc = D[size_t(d)] * uu;
-      for (int64_t n = 0; n < N; ++n) {
-        double& hn = h[size_t(n)];
-        hn = std::exp(dlt * A[size_t(d * N + n)]) * hn + dlt * B[bc(b, d, n, l)] * uu;
-        acc += C[bc(b, d, n, l)] * hn;
-        hist[size_t(l * N + n)] = hn;
-      }
-      if (y) y[l] = acc;
-    }
-  }
-};
-
-Tensor mamba1_scan_f64(const Tensor& u_t, const Tensor& delta_t, const Tensor& A_t, const Tensor& B_t,
-                       const Tensor& C_t, const Tensor& D_t) {
-  auto m = std::make_shared<Mamba1Data>();
-  m->Bn = u_t.size(0), m->Dn = u_t.size(1), m->L = u_t.size(2), m->G = B_t.size(1), m->N = B_t.size(2);
-  m->u = u_t.to_vector(), m->dl = delta_t.to_vector(), m->A = A_t.to_vector(), m->B = B_t.to_vector();
-  m->C = C_t.to_vector(), m->D = D_t.to_vector();
-  std::vector<double> out(m->u.size()), hist(sz(m->L * m->N));
-  for (int64_t b = 0; b < m->Bn; ++b)
-    for (int64_t d = 0; d < m->Dn; ++d) m->forward(b, d, out.data() + m->ul(b, d, 0), hist);
-  Tensor y = Tensor::from_vector(out, u_t.shape(), DType::F64);
-  Shape su = u_t.shape(), sA = A_t.shape(), sB = B_t.shape(), sD = D_t.shape();
-  record("mamba1_scan_f64", {u_t, delta_t, A_t, B_t, C_t, D_t}, {y},
-         [m, su, sA, sB, sD](const std::vector<Tensor>& g) -> std::vector<Tensor> {
-           const Mamba1Data& s = *m;
-           const int64_t N = s.N;
-           std::vector<double> dy = g[0].to_vector(), du(s.u.size()), ddl(s.u.size()), dA(s.A.size()),
-                               dB(s.B.size()), dC(s.C.size()), dD(s.D.size()), gs(sz(N)), hist(sz(s.L * N));
-           for (int64_t b = 0; b < s.Bn; ++b)
-             for (int64_t d = 0; d < s.Dn; ++d) {
-               s.forward(b, d, nullptr, hist);
-               std::fill(gs.begin(), gs.end(), 0.0);
-               for (int64_t l = s.L - 1; l >= 0; --l) {  // g_l = C_l dy_l + a_{l+1} g_{l+1} (kernels.md §1.3)
-                 double dyl = dy[s.ul(b, d, l)], dlt = s.dl[s.ul(b, d, l)], uu = s.u[s.ul(b, d, l)];
-                 double dul = s.D[size_t(d)] * dyl, dd = 0;
-                 for (int64_t n = 0; n < N; ++n) {
-                   double An = s.A[size_t(d * N + n)], a = std::exp(dlt * An);
-                   double hp = l > 0 ? hist[size_t((l - 1) * N + n)] : 0.0, Bn = s.B[s.bc(b, d, n, l)];
-                   double& gn = gs[size_t(n)];
-                   gn += s.C[s.bc(b, d, n, l)] * dyl;
-                   dul += gn * Bn * dlt;
-                   dd += gn * (Bn * uu + An * a * hp);
-                   dA[size_t(d * N + n)] += gn * dlt * a * hp;
-                   dB[s.bc(b, d, n, l)] += gn * dlt * uu;
-                   dC[s.bc(b, d, n, l)] += dyl * hist[size_t(l * N + n)];
-                   gn *= a;
-                 }
-                 du[s.ul(b, d, l)] = dul;
-                 ddl[s.ul(b, d, l)] = dd;
-                 dD[size_t(d)] += dyl * uu;
-               }
-             }
-           auto T = [](const std::vector<double>& v, const Shape& sh) {
-             return Tensor::from_vector(v, sh, DType::F64);
-           };
-           return {T(du, su), T(ddl, su), T(dA, sA), T(dB, sB), T(dC, sB), T(dD, sD)};
-         });
-  return y;
-}
-
 }  // namespace
 
 FormResult form_recurrent(const SsdArgs& a, const Tensor& gy, const Tensor& gS, bool grads) {
@@ -299,20 +225,32 @@ FormResult form_chunked(const SsdArgs& a, const Tensor& gy, const Tensor& gS, bo
   return f;
 }
 
-Tensor mamba1_mapped(const SsdArgs& a) {
+Tensor mamba1_mapped(const SsdArgs& a, const Tensor& softplus_bias) {
   STEREORT_CHECK(!a.initial_state.defined(), "mamba1_mapped: the Mamba-1 scan has no initial state");
   SsdDims d = ssd_check_args(a, "mamba1_mapped");
   const int64_t B = d.B, T = d.L, H = d.H, P = d.P, N = d.N;
-  Tensor D = a.Dskip.defined() ? a.Dskip : Tensor::zeros({H}, a.A.dtype());
-  // kernels.md §3 mapping: channel d = h*P + p (h-major).
-  Tensor u = a.x.permute({0, 2, 3, 1}).reshape({B, H * P, T});
-  Tensor delta = a.dt.permute({0, 2, 1}).unsqueeze(2).expand({B, H, P, T}).reshape({B, H * P, T});
-  Tensor A1 = a.A.reshape({H, 1, 1}).expand({H, P, N}).reshape({H * P, N});
-  Tensor B1 = a.Bm.permute({0, 2, 3, 1}).contiguous();  // (B,G,N,T)
-  Tensor C1 = a.Cm.permute({0, 2, 3, 1}).contiguous();
-  Tensor D1 = D.reshape({H, 1}).expand({H, P}).reshape({H * P});
-  Tensor out = mamba1_scan_f64(u, delta, A1, B1, C1, D1);  // (B,H*P,T)
-  return out.reshape({B, H, P, T}).permute({0, 3, 1, 2}).contiguous();
+  // kernels.md §3 mapping: channel d = h*P + p (h-major); delta = dt repeated over p; A[(h,p),n] = A_h.
+  SelectiveScanArgs s;
+  s.u = a.x.permute({0, 2, 3, 1}).reshape({B, H * P, T});
+  s.delta = a.dt.permute({0, 2, 1}).unsqueeze(2).expand({B, H, P, T}).reshape({B, H * P, T}).to(s.u.dtype());
+  s.A = a.A.reshape({H, 1, 1}).expand({H, P, N}).reshape({H * P, N});
+  s.Bm = a.Bm.permute({0, 2, 3, 1}).contiguous();  // (B,G,N,T)
+  s.Cm = a.Cm.permute({0, 2, 3, 1}).contiguous();
+  if (a.Dskip.defined()) s.Dskip = a.Dskip.reshape({H, 1}).expand({H, P}).reshape({H * P});
+  if (softplus_bias.defined()) {
+    // delta = softplus^{-1}(dt) - bias, so that the scan's own softplus(delta + bias) gives dt back.
+    std::vector<double> raw = s.delta.to_vector(), bias = softplus_bias.to_vector();
+    for (size_t i = 0; i < raw.size(); ++i) {
+      const int64_t h = int64_t(i / size_t(T)) % (H * P) / P;
+      raw[i] = std::log(std::expm1(raw[i])) - bias[size_t(h)];
+    }
+    s.delta = Tensor::from_vector(raw, s.delta.shape(), s.delta.dtype(), s.delta.device());
+    s.delta_bias = softplus_bias.to(Device::cpu()).reshape({H, 1}).expand({H, P}).reshape({H * P})
+                       .to(a.A.dtype()).to(a.x.device());
+    s.delta_softplus = true;
+  }
+  Tensor out = selective_scan(s);  // (B,H*P,T)
+  return out.reshape({B, H, P, T}).permute({0, 3, 1, 2}).contiguous().to(a.x.dtype());
 }
 
 FormResult form_mamba1(const SsdArgs& a, const Tensor& gy, bool grads) {
@@ -323,7 +261,7 @@ FormResult form_mamba1(const SsdArgs& a, const Tensor& gy, bool grads) {
     backward_from(y, gy, Tensor(), Tensor());
     f.grads = grads_of(l);
   }
-  f.y = y.detach();
+  f.y = y.detach().to(Device::cpu()).to(DType::F64);
   return f;
 }
 

@@ -7,8 +7,9 @@
 //                for gradients the same formula built from differentiable ops (stable masked segment sums through a
 //                triangular matmul, -inf above the diagonal before exp), differentiated by the autograd tape;
 //     (3) chunk  ssd_chunk_scan with chunk Q (CPU: ref::ssd_chunked + chunked adjoint; CUDA: the kernels);
-//     (4) m1     the Mamba-1 selective scan with A and dt broadcast over the state (kernels.md §3 mapping:
-//                u (B,H*P,T) h-major, delta = dt repeated over p, A[(h,p),n] = A_h, B/C (B,G,N,T), D repeated).
+//     (4) m1     the Mamba-1 selective scan (ops/selective_scan.h) with A and dt broadcast over the state
+//                (kernels.md §3 mapping: u (B,H*P,T) h-major, delta = dt repeated over p, A[(h,p),n] = A_h,
+//                B/C (B,G,N,T), D repeated); also with softplus and delta_bias enabled (m1sp).
 //   Inputs (seeded Philox, identical on CPU and GPU): x ~ N(0,1); B, C ~ N(0,1)/sqrt(N); D ~ N(0,1); A_h = -U(1,16).
 //   Regimes: fast dt = softplus(N(0,1) - 1); mamba dt = exp(U(log 1e-3, log 1e-1)); none A = 0 (L = tril(dt));
 //   reset: at steps t0, dt = 1e30 / |A_h| so log a = -1e30 exactly, with x_t0 = 0 (no 1e30-sized input; every form
@@ -57,14 +58,18 @@ struct FormResult {
 FormResult form_recurrent(const SsdArgs& a, const Tensor& gy, const Tensor& gS, bool grads);
 FormResult form_attention(const SsdArgs& a, const Tensor& gy, const Tensor& gS, bool grads);  // grads: L <= ~256
 FormResult form_chunked(const SsdArgs& a, const Tensor& gy, const Tensor& gS, bool grads);   // on a.x's device
-FormResult form_mamba1(const SsdArgs& a, const Tensor& gy, bool grads);  // zero initial state, no final state
+FormResult form_mamba1(const SsdArgs& a, const Tensor& gy, bool grads);  // zero initial state, no final state;
+                                                                         // on a.x's device
 // The differentiable building blocks of the forms (recorded on the autograd tape; f64 CPU inputs):
 //   recurrent_op     ref::ssd_recurrent with ref::ssd_recurrent_backward as its backward (y and final state);
 //   attention_graph  Y = (L o C B^T) X + D X (+ initial-state term) and the final state, from ordinary ops;
-//   mamba1_mapped    y of the Mamba-1 scan under the kernels.md §3 mapping (zero initial state).
+//   mamba1_mapped    y of selective_scan (ops/selective_scan.h) under the kernels.md §3 mapping (zero initial state;
+//                    any device). With softplus_bias (H): delta = softplus^-1(dt) - bias, delta_bias = bias repeated
+//                    over p and delta_softplus on, so the scan's own softplus(delta + bias) recovers dt (forward only;
+//                    needs 0 < dt < 20).
 SsdResult recurrent_op(const SsdArgs& a);
 SsdResult attention_graph(const SsdArgs& a);
-Tensor mamba1_mapped(const SsdArgs& a);
+Tensor mamba1_mapped(const SsdArgs& a, const Tensor& softplus_bias = Tensor());
 
 struct Row {
   std::string pair;    // "chunk vs rec", "cuda chunk vs rec", "fd vs chunk", ...

@@ -1,7 +1,8 @@
 // ops/ssm_equiv_suite.cpp — the case lists, error rows and table of the SSM equivalence suite (ops/ssm_equiv.h).
-//   CPU (fp64): forms (2) attn, (3) chunk at every Q and (4) m1 against (1) rec — outputs, final states and all
-//   gradients — plus float64 central differences on tiny cases. CUDA: the fp32 kernels (and bf16 x) against the fp64
-//   recurrence and its adjoint evaluated on the rounded inputs.
+//   CPU (fp64): forms (2) attn, (3) chunk at every Q and (4) m1 (also m1sp: softplus + delta_bias) against (1) rec —
+//   outputs, final states and all gradients — plus float64 central differences on tiny cases. CUDA: the fp32 SSD and
+//   selective-scan kernels (and bf16 x) against the fp64 recurrence and its adjoint on the rounded inputs, and the two
+//   kernels against each other.
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -23,6 +24,7 @@ namespace {
 constexpr double kBoundF64 = 1e-12;  // fp64 forms against each other
 constexpr double kBoundFd = 1e-6;    // fp64 central differences
 constexpr double kBoundF32 = 1e-5;   // fp32 kernel vs fp64 reference on the fp32-rounded inputs
+constexpr double kBoundF32Kernels = 2e-5;  // fp32 kernels against each other (SSD vs selective scan)
 constexpr double kBoundBF16 = 1e-2;  // bf16 x/B/C, fp32 math
 constexpr int64_t kGraphMaxT = 128;  // the materialised-attention graph is O(T^3) through its triangular matmul
 
@@ -165,6 +167,11 @@ void run_cpu_case(Sink& sink, const Case& c, bool grads, const std::vector<int64
     FormResult m1 = form_mamba1(a, gy, grads);
     sink.add("m1 vs rec", "y", m, 0, m1.y, rec.y, rel_bound(kBoundF64));
     if (grads) sink.grads("m1 vs rec", m, 0, m1.grads, rec0.grads, fb);
+    // The same scan with softplus and delta_bias on: delta = softplus^-1(dt) - bias (needs 0 < dt < 20).
+    if (c.regime == Regime::Fast || c.regime == Regime::MambaInit || c.regime == Regime::NoDecay) {
+      Tensor bias = randn({c.H}, DType::F64, Device::cpu(), c.seed * 16 + 10, 0.0, 0.5);
+      sink.add("m1sp vs rec", "y", m, 0, mamba1_mapped(a, bias), rec.y, rel_bound(kBoundF64));
+    }
   }
 }
 
@@ -248,14 +255,25 @@ void run_cuda_case(Sink& sink, const Case& c, const std::vector<int64_t>& Qs, bo
     if (w == "dD") return allclose(1e-3, 1e-3);
     return allclose(6e-4, 2e-3);  // dB, dC
   };
+  Tensor y_chunk;  // the last chunked run's output, for the kernel-against-kernel row
   for (int64_t Q : Qs) {
     SsdArgs aq = a32;
     aq.chunk_size = Q;
     poison_pool({a32.x, a32.x, a32.dt, a32.Bm, a32.Cm, rec.final_state}, dev);
     FormResult ch = form_chunked(aq, gy, gS, true);
+    y_chunk = ch.y;
     sink.add("cuda chunk vs rec", "y", m, Q, ch.y, rec.y, rel_bound(kBoundF32));
     sink.add("cuda chunk vs rec", "final", m, Q, ch.final_state, rec.final_state, rel_bound(kBoundF32));
     sink.grads("cuda chunk vs rec", m, Q, ch.grads, rec.grads, gb);
+  }
+  // (4) on the GPU: the selective-scan kernel under the §3 mapping, against the fp64 recurrence and the SSD kernel.
+  if (!c.random_init) {
+    FormResult rec0 = form_recurrent(a64, gy, Tensor(), true);
+    poison_pool({a32.x, a32.x, a32.x, a32.Bm, a32.Cm}, dev);
+    FormResult m1 = form_mamba1(a32, gy, true);
+    sink.add("cuda m1 vs rec", "y", m, 0, m1.y, rec0.y, rel_bound(kBoundF32));
+    sink.grads("cuda m1 vs rec", m, 0, m1.grads, rec0.grads, gb);
+    sink.add("cuda chunk vs cuda m1", "y", m, Qs.back(), y_chunk, m1.y, rel_bound(kBoundF32Kernels));
   }
   if (bf16) {
     SsdArgs ab = cast_args(in.args, DType::BF16, DType::F32, dev);
@@ -328,12 +346,12 @@ std::vector<Row> run_suite(const SuiteOptions& opt) {
 
 // ---- the table -------------------------------------------------------------------------------------------------------
 std::string table_header() {
-  return fmt::format("{:<18} {:<8} {:<5} {:>5} {:>5} {:>2} {:>3} {:>3} {:<7} {:<6} {:>10} {:>10} {:>15} {}",
+  return fmt::format("{:<21} {:<8} {:<5} {:>5} {:>5} {:>2} {:>3} {:>3} {:<7} {:<6} {:>10} {:>10} {:>15} {}",
                      "pair", "what", "dtype", "T", "Q", "G", "N", "P", "regime", "init", "rel err", "max abs",
                      "bound", "result");
 }
 std::string format_row(const Row& r) {
-  return fmt::format("{:<18} {:<8} {:<5} {:>5} {:>5} {:>2} {:>3} {:>3} {:<7} {:<6} {:>10.3e} {:>10.3e} {:>15} {}",
+  return fmt::format("{:<21} {:<8} {:<5} {:>5} {:>5} {:>2} {:>3} {:>3} {:<7} {:<6} {:>10.3e} {:>10.3e} {:>15} {}",
                      r.pair, r.what, r.dtype, r.T, r.Q > 0 ? std::to_string(r.Q) : std::string("-"), r.G, r.N, r.P,
                      r.regime, r.init, r.rel, r.max_abs, r.bound, r.pass ? "PASS" : "FAIL");
 }

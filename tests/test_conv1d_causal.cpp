@@ -111,8 +111,9 @@ TEST_CASE("causal_conv1d: CUDA forward and backward match the CPU (odd shapes, e
     yg.backward(dy.to(c.dt).to(gpu()));
     yr.backward(dy.to(c.dt).to(DType::F64));
     expect_close(xg.grad().cpu().to(DType::F64), xr.grad(), tol, tol * 0.1, "cuda dx");
-    expect_close(wg.grad().cpu().to(DType::F64), wr.grad(), tol, tol, "cuda dw");
-    if (c.bias) expect_close(bg.grad().cpu().to(DType::F64), br.grad(), tol, tol, "cuda dbias");
+    // dw, dbias sum over B*L steps in another order than the CPU: normwise bound.
+    expect_rel(wg.grad().cpu().to(DType::F64), wr.grad(), tol, "cuda dw");
+    if (c.bias) expect_rel(bg.grad().cpu().to(DType::F64), br.grad(), tol, "cuda dbias");
   }
 }
 

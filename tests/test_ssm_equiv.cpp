@@ -24,8 +24,8 @@ TEST_CASE("ssm equivalence: fp64 forms agree on the CPU (quick suite)") {
   std::vector<equiv::Row> rows = equiv::run_suite(o);
   check_rows(rows, 500);
   // Every form and every regime took part.
-  for (const char* pair : {"attn vs rec", "chunk vs rec", "m1 vs rec", "fd vs chunk", "fd vs attn", "fd vs rec",
-                           "fd vs m1"}) {
+  for (const char* pair : {"attn vs rec", "chunk vs rec", "m1 vs rec", "m1sp vs rec", "fd vs chunk", "fd vs attn",
+                           "fd vs rec", "fd vs m1"}) {
     bool seen = false;
     for (const auto& r : rows) seen |= r.pair == pair;
     CHECK_MESSAGE(seen, pair);
