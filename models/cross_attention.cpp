@@ -11,6 +11,7 @@
 #include "ops/norm.h"
 #include "ops/shape_ops.h"
 #include "ops/ssd.h"
+#include "ops/ssm_equiv.h"
 #include "train/amp.h"
 
 namespace stereort {
@@ -104,7 +105,14 @@ std::pair<Tensor, Tensor> Mamba2Simple::forward(const Tensor& tok_l, const Tenso
     a.Cm = q.Cm.to(kv.x.dtype()).contiguous();
     a.Dskip = D;
     a.chunk_size = 256;
-    return ssd_chunk_scan(a).y.reshape({B, L, Di});
+    if (!a.x.is_cuda()) return ssd_chunk_scan(a).y.reshape({B, L, Di});
+    // GPU: the Mamba-1 selective-scan kernel under the kernels.md §3 mapping (the same function; the equivalence suite
+    // checks the two on the GPU). The SSD kernel's backward failed on the device for some sequence lengths
+    // (ssd CUDA test at L = 1, the golden cross-attention at L = 96), so the model uses the verified path. fp32 scan.
+    a.x = upcast_half(a.x);
+    a.Bm = upcast_half(a.Bm);
+    a.Cm = upcast_half(a.Cm);
+    return equiv::mamba1_mapped(a).reshape({B, L, Di}).to(kv.x.dtype());
   };
   Tensor y_l = ssd(l, r), y_r = ssd(r, l);
   auto out = [&](const Tensor& y, const View& q) {
