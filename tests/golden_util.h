@@ -26,6 +26,11 @@ struct GoldenErr {
   double max_rel, norm_rel;
 };
 GoldenErr golden_compare(const Tensor& a, const Tensor& g);
+inline double golden_err(const Tensor& a, const Tensor& g) { return golden_compare(a, g).max_rel; }
+// One golden tensor widened to F32 (gwc_head parameters are stored as bf16; widening is exact).
+inline Tensor stereo_golden_tensor(const std::string& path, const std::string& name) {
+  return SafeTensors::open(path).get(name).to(DType::F32);
+}
 // CHECK err <= tol (or, with allow_kinks, the normwise error <= tol when the max error misses — ReLU kinks).
 void check_golden(const Tensor& a, const Tensor& g, double tol, const std::string& name, bool allow_kinks = false);
 // Compare every grad.param.<k> (sliced by gidx.param.<k> when present) with the module's parameter gradients.

@@ -1,7 +1,6 @@
 // tests/test_cost_volume.cpp — GwcNet group-wise and concatenation volumes: CPU vs a float64 reference written the
 // way GwcNet's build_gwc_volume is (one slice per disparity), finite-difference gradients, the golden volume from
 // the official code, error messages, and GPU vs CPU (forward, backward, f32/f16/bf16, f32 volumes from half features).
-// Also defines the golden helpers the stereo tests share (stereo_golden_tensor, golden_err).
 #include <cmath>
 
 #include "core/check.h"
@@ -10,33 +9,12 @@
 #include "ops/cost_volume.h"
 #include "ops/elementwise.h"
 #include "ops/reduce.h"
+#include "golden_util.h"
 #include "test_util.h"
 
 using namespace stereort;
 using namespace stereort::test;
 
-namespace stereort {
-namespace test {
-
-// One golden tensor as an F32 CPU tensor (gwc_head parameters are stored as bf16; widening is exact).
-Tensor stereo_golden_tensor(const std::string& path, const std::string& name) {
-  return SafeTensors::open(path).get(name).to(DType::F32);
-}
-
-// Golden comparison metric of /work/shared/golden/README.md: max|a-g| / max|g| (max|a| when g is all zeros).
-double golden_err(const Tensor& a, const Tensor& g) {
-  std::vector<double> av = a.to_vector(), gv = g.to_vector();
-  REQUIRE(av.size() == gv.size());
-  double num = 0, den = 0;
-  for (size_t i = 0; i < av.size(); ++i) {
-    num = std::max(num, std::fabs(av[i] - gv[i]));
-    den = std::max(den, std::fabs(gv[i]));
-  }
-  return den > 0 ? num / den : num;
-}
-
-}  // namespace test
-}  // namespace stereort
 
 namespace {
 

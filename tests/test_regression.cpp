@@ -8,18 +8,11 @@
 #include "core/context.h"
 #include "ops/elementwise.h"
 #include "ops/regression.h"
+#include "golden_util.h"
 #include "test_util.h"
 
 using namespace stereort;
 using namespace stereort::test;
-
-namespace stereort {
-namespace test {
-// Defined in tests/test_cost_volume.cpp: a golden tensor as F32 (io/safetensors.h), and the golden error metric.
-Tensor stereo_golden_tensor(const std::string& path, const std::string& name);
-double golden_err(const Tensor& a, const Tensor& g);
-}  // namespace test
-}  // namespace stereort
 
 namespace {
 

@@ -12,6 +12,7 @@
 #include "ops/init.h"
 #include "ops/reduce.h"
 #include "ops/selective_scan.h"
+#include "io/safetensors.h"
 #include "test_util.h"
 
 using namespace stereort;
@@ -19,47 +20,6 @@ using namespace stereort::test;
 
 namespace {
 
-// ---- a private safetensors reader (F32/I64 only) until io/safetensors.h lands -----------------------------------------
-// File = 8-byte little-endian header length + JSON header + raw little-endian data.
-struct GoldenFile {
-  std::string header, data;
-  explicit GoldenFile(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    uint64_t n = 0;
-    f.read(reinterpret_cast<char*>(&n), 8);
-    header.resize(size_t(n));
-    f.read(&header[0], std::streamsize(n));
-    data.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
-  }
-  Tensor get(const std::string& name) const {
-    size_t k = header.find("\"" + name + "\"");
-    STEREORT_CHECK(k != std::string::npos, "golden: tensor {} not in the file", name);
-    size_t end = header.find('}', k);
-    auto field = [&](const char* f) {
-      size_t p = header.find(std::string("\"") + f + "\"", k);
-      STEREORT_CHECK(p < end, "golden: {} has no {}", name, f);
-      return header.substr(p, end - p);
-    };
-    std::string dt = field("dtype");
-    bool f32 = dt.find("\"F32\"") != std::string::npos;
-    STEREORT_CHECK(f32 || dt.find("\"I64\"") != std::string::npos, "golden: {} dtype not F32/I64", name);
-    auto ints = [](const std::string& s) {
-      std::vector<int64_t> v;
-      size_t a = s.find('['), b = s.find(']');
-      std::string in = s.substr(a + 1, b - a - 1);
-      for (size_t i = 0; i < in.size();) {
-        size_t j = in.find(',', i);
-        if (j == std::string::npos) j = in.size();
-        if (j > i) v.push_back(std::stoll(in.substr(i, j - i)));
-        i = j + 1;
-      }
-      return v;
-    };
-    Shape shape = ints(field("shape"));
-    std::vector<int64_t> off = ints(field("data_offsets"));
-    return Tensor::from_blob(data.data() + off[0], shape, f32 ? DType::F32 : DType::I64);
-  }
-};
 
 // err(a, g) = max|a - g| / max|g| (the golden README's metric).
 double golden_err(const Tensor& a, const Tensor& g) {
@@ -241,7 +201,7 @@ TEST_CASE("selective_scan argument errors name the op, the argument and the shap
 TEST_CASE("selective_scan reproduces the golden oflex forward and gradients") {
   std::string path = golden_file("selective_scan");
   if (path.empty()) return;
-  GoldenFile gf(path);
+  SafeTensors gf = SafeTensors::open(path);
   std::vector<Device> devices{Device::cpu()};
   if (cuda_available()) devices.push_back(gpu());
   for (Device dev : devices) {

@@ -10,6 +10,7 @@
 #include "ops/reduce.h"
 #include "ops/selective_scan.h"
 #include "ops/ss2d.h"
+#include "io/safetensors.h"
 #include "test_util.h"
 
 using namespace stereort;
@@ -237,43 +238,6 @@ TEST_CASE("ss2d_scan direction symmetries (CPU)") { check_symmetries(Device::cpu
 
 // ---- golden: the official SS2D scan intermediates ---------------------------------------------------------------------
 namespace {
-struct GoldenFile {  // tiny safetensors reader (F32/I64) until io/safetensors.h lands; see test_selective_scan.cpp
-  std::string header, data;
-  explicit GoldenFile(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    uint64_t n = 0;
-    f.read(reinterpret_cast<char*>(&n), 8);
-    header.resize(size_t(n));
-    f.read(&header[0], std::streamsize(n));
-    data.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
-  }
-  Tensor get(const std::string& name) const {
-    size_t k = header.find("\"" + name + "\"");
-    STEREORT_CHECK(k != std::string::npos, "golden: tensor {} not in the file", name);
-    size_t end = header.find('}', k);
-    auto field = [&](const char* f) {
-      size_t p = header.find(std::string("\"") + f + "\"", k);
-      STEREORT_CHECK(p < end, "golden: {} has no {}", name, f);
-      std::string s = header.substr(p, end - p);
-      return s;
-    };
-    STEREORT_CHECK(field("dtype").find("\"F32\"") != std::string::npos, "golden: {} is not F32", name);
-    auto ints = [](const std::string& s) {
-      std::vector<int64_t> v;
-      size_t a = s.find('['), b = s.find(']');
-      std::string in = s.substr(a + 1, b - a - 1);
-      for (size_t i = 0; i < in.size();) {
-        size_t j = in.find(',', i);
-        if (j == std::string::npos) j = in.size();
-        if (j > i) v.push_back(std::stoll(in.substr(i, j - i)));
-        i = j + 1;
-      }
-      return v;
-    };
-    std::vector<int64_t> off = ints(field("data_offsets"));
-    return Tensor::from_blob(data.data() + off[0], ints(field("shape")), DType::F32);
-  }
-};
 double golden_err(const Tensor& a, const Tensor& g) {
   std::vector<double> av = a.to_vector(), gv = g.to_vector();
   REQUIRE(av.size() == gv.size());
@@ -289,7 +253,7 @@ double golden_err(const Tensor& a, const Tensor& g) {
 TEST_CASE("ss2d scan pieces reproduce the golden SS2D intermediates (mid.us, mid.ys, mid.y)") {
   std::string path = golden_file("ss2d");
   if (path.empty()) return;
-  GoldenFile gf(path);
+  SafeTensors gf = SafeTensors::open(path);
   const int64_t B = 1, Di = 192, H = 6, W = 10, L = H * W;
   std::vector<Device> devices{Device::cpu()};
   if (cuda_available()) devices.push_back(gpu());
