@@ -23,6 +23,7 @@ const std::vector<Command>& commands() {
       {"infer", "disparity for image pairs (files, folders or a list)", stereort::app::cmd_infer},
       {"bench", "inference latency per size and precision (CUDA events)", stereort::app::cmd_bench},
       {"convert", "inspect a safetensors file; rename keys, cast dtypes", stereort::app::cmd_convert},
+      {"ssm-equiv", "SSM == masked linear attention: the four SSD forms compared, as a table", stereort::app::cmd_ssm_equiv},
       {"train", "train StereoMamba (AdamW + OneCycle; checkpoints, validation, resume)", stereort::app::cmd_train},
       {"eval", "metrics over a dataset with ground truth (per-image CSV + summary)", stereort::app::cmd_eval},
   };

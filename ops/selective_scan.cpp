@@ -333,12 +333,14 @@ Tensor selective_scan(const SelectiveScanArgs& a) {
   fill_plain(p.out, out, s.dim * s.seqlen, s.seqlen);
   Tensor y_saved = grad && c.z.defined() ? Tensor::empty({s.batch, s.dim, s.seqlen}, DType::F32, dev) : Tensor();
   fill_plain(p.y, y_saved, s.dim * s.seqlen, s.seqlen);
-  Tensor carries;
+  Tensor carries;  // the states the backward restarts from (only when a backward will run)
   STEREORT_CUDA_PATH({
     p.carry_stride = cuda::selective_scan_carry_stride(s.seqlen);
     p.n_carries = (s.seqlen + p.carry_stride - 1) / p.carry_stride;
-    carries = Tensor::empty({s.batch, s.dim, std::max<int64_t>(p.n_carries, 1), s.dstate}, DType::F32, dev);
-    p.carries = carries.data<float>();
+    if (grad) {
+      carries = Tensor::empty({s.batch, s.dim, std::max<int64_t>(p.n_carries, 1), s.dstate}, DType::F32, dev);
+      p.carries = carries.data<float>();
+    }
     cuda::selective_scan_fwd(p, Context::get(dev));
   });
   if (!grad) return out;

@@ -6,7 +6,8 @@
 //     k = 2  k = 0 reversed        pix_2(l) = pix_0(L-1-l)               (reversal of the whole sequence, not per row)
 //     k = 3  k = 1 reversed        pix_3(l) = pix_1(L-1-l)
 //   cross_scan(x)         (B,C,H,W)   -> (B,4,C,L):  xs[b,k,c,l] = x[b,c,pix_k(l)];   backward = cross_merge
-//   cross_merge(ys, H, W) (B,4,C,L)   -> (B,C,L):    y[b,c,p] = sum_k ys[b,k,c,l_k(p)] (l_k = pix_k^-1); backward = cross_scan
+//   cross_merge(ys, H, W) (B,4,C,L)   -> (B,C,L):    y[b,c,p] = sum_k ys[b,k,c,l_k(p)] (l_k = pix_k^-1);
+//                                                    backward = cross_scan
 //   cross_route(t, H, W)  (B,4,C,L) per-direction maps in pixel order -> each direction's scan order:
 //                         r[b,k,c,l] = t[b,k,c,pix_k(l)];  cross_unroute is its inverse (and adjoint).
 //   ss2d_scan(...)        = cross_merge(selective_scan(cross_scan(x), cross_route(delta), A, cross_route(Bs),

@@ -543,6 +543,23 @@ SsdGrads ssd_chunked_backward(const SsdArgs& a, const Tensor& dy_t, const Tensor
 
 // ---- the op ------------------------------------------------------------------------------------------------------
 
+namespace {
+// Detached inputs in the layout the CUDA kernels read: unit stride over the last dim and packed inner dims of x
+// (H,P), Bm/Cm (G,N) and dt (H); any batch and step strides (x, B, C sliced from one projection are not copied).
+SsdArgs cuda_layout(const SsdArgs& a) {
+  auto det = [](const Tensor& t) { return t.defined() ? t.detach() : Tensor(); };
+  auto inner2 = [](const Tensor& t) {
+    return t.stride(3) == 1 && (t.stride(2) == t.size(3) || t.size(2) == 1) ? t : t.contiguous();
+  };
+  SsdArgs s{inner2(a.x.detach()), det(a.dt), det(a.A).contiguous(), inner2(a.Bm.detach()), inner2(a.Cm.detach()),
+            a.Dskip.defined() ? a.Dskip.detach().contiguous() : Tensor(),
+            a.initial_state.defined() ? a.initial_state.detach().contiguous() : Tensor(), a.chunk_size, false};
+  if (s.dt.stride(2) != 1) s.dt = s.dt.contiguous();
+  return s;
+}
+}  // namespace
+
+
 SsdResult ssd_chunk_scan(const SsdArgs& a) {
   const SsdDims d = ssd_check_args(a, "ssd_chunk_scan");
   (void)d;  // read by the CUDA path only
@@ -563,15 +580,16 @@ SsdResult ssd_chunk_scan(const SsdArgs& a) {
         r.y = Tensor::empty(a.x.shape(), a.x.dtype(), a.x.device());
         seg_states = Tensor::empty({d.B, d.H, plan.nseg, d.N, d.P}, DType::F32, a.x.device());
         if (want_final) r.final_state = Tensor::empty({d.B, d.H, d.P, d.N}, DType::F32, a.x.device());
-        cuda::ssd_forward(a, plan, r.y, seg_states, r.final_state, Context::get(a.x.device())));
+        cuda::ssd_forward(cuda_layout(a), plan, r.y, seg_states, r.final_state, Context::get(a.x.device())));
   } else {
     r = ref::ssd_chunked(a);
   }
   std::vector<Tensor> outs = {r.y};
   if (want_final) outs.push_back(r.final_state);
   auto det = [](const Tensor& t) { return t.defined() ? t.detach() : Tensor(); };
-  SsdArgs saved{det(a.x), det(a.dt), det(a.A), det(a.Bm), det(a.Cm), det(a.Dskip), det(a.initial_state),
-                a.chunk_size, false};
+  SsdArgs saved = a.x.is_cuda() ? cuda_layout(a)
+                                : SsdArgs{det(a.x), det(a.dt), det(a.A), det(a.Bm), det(a.Cm), det(a.Dskip),
+                                          det(a.initial_state), a.chunk_size, false};
   record("ssd_chunk_scan", {a.x, a.dt, a.A, a.Bm, a.Cm, a.Dskip, a.initial_state}, outs,
          [saved, plan, seg_states, want_final](const std::vector<Tensor>& g) -> std::vector<Tensor> {
            Tensor dfinal = want_final ? g[1] : Tensor();

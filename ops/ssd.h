@@ -18,11 +18,12 @@
 //   G[s,j] = exp(seg[s,j]) (C_s.B_j)(dy_s.dt_j x_j); dA is summed pair by pair instead, sum_{s>j} G[s,j] * (sum of dt
 //   over (j,s]), because a telescoped dla keeps rounding residue that dt_t = 1e30 (a reset) would amplify to 1e14.
 //   CPU: ssd_chunk_scan runs ref::ssd_chunked and ref::ssd_chunked_backward (double accumulation).
-//   CUDA (cuda/ssd_fwd.cu, cuda/ssd_bwd.cu): fp32 math; the chunk length is min(chunk_size, 64) (the Q x Q tile
-//   lives in shared memory; the result is the same function for every Q up to rounding); P in {8,16,32,64} with
-//   N * P <= 2048 (StereoMamba: P 16, N 64). The sequence is split into segments of whole chunks that run in
-//   parallel; a light kernel passes states between segments. Gradients of Bm/Cm are reduced over the heads of a group
-//   in shared memory (fp32 shared-memory atomics: results can differ run to run in the last bits).
+//   CUDA (cuda/ssd_fwd.cu, cuda/ssd_bwd.cu): fp32 math; the chunk length is min(chunk_size, 32) (one token per
+//   lane; the Q x Q tile lives in shared memory; every Q gives the same function up to rounding, and small Q costs
+//   fewer FLOPs on CUDA cores); P in {8,16,32,64} with N * P <= 2048 (StereoMamba: P 16, N 64). The sequence is split
+//   into segments of whole chunks that run in parallel; a light kernel passes states between segments. Gradients of
+//   Bm/Cm are reduced over the heads of a group in shared memory (fp32 shared-memory atomics: results can differ run to
+//   run in the last bits).
 #pragma once
 #include <cstdint>
 
@@ -77,7 +78,7 @@ SsdDims ssd_check_args(const SsdArgs& a, const char* op);
 namespace cuda {
 // How the CUDA kernels split the work (chosen by ssd_cuda_plan, saved for the backward).
 struct SsdPlan {
-  int64_t chunk = 64;         // Q: tile length of the quadratic form, 1..64
+  int64_t chunk = 32;         // Q: tile length of the quadratic form, 1..32
   int64_t seg_chunks = 1;     // chunks per segment (segments of L run in parallel)
   int64_t nseg = 1;           // ceil(L / (chunk * seg_chunks))
   int heads_per_block = 1;    // heads of one group handled by one block (a power of two, <= 8)

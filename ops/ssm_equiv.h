@@ -19,7 +19,7 @@
 //   Bounds (kernels.md §4): fp64 forms against (1), outputs, final states and gradients <= 1e-12; fp64 central
 //   differences on tiny cases (T 8, N 2, P 2) <= 1e-6; fp32 CUDA vs the fp64 recurrence on the fp32-rounded inputs
 //   <= 1e-5 (outputs, final states); fp32 CUDA gradients: mamba's per-output (rtol, atol) element-wise; bf16 CUDA
-//   <= 1e-2 relative.
+//   <= 1e-2 relative. CUDA rows list the chunk length the kernels ran (they cap Q at 32; Q >= T means min(T, 32)).
 #pragma once
 #include <cstdint>
 #include <functional>

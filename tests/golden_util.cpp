@@ -54,6 +54,7 @@ int check_param_grads(const Golden& g, const Module& m, const std::string& grad_
     Tensor ours = kv.second->grad();
     INFO("parameter " << kv.first);
     REQUIRE(ours.defined());
+    ours = ours.cpu();
     std::string idx = "gidx." + key.substr(key.find('.') + 1);
     if (g.has(idx)) ours = index_select(ours, 0, g.st.get(idx));
     check_golden(ours.to(DType::F64), g.get(key), tol, key, allow_kinks);

@@ -393,3 +393,73 @@ TEST_CASE("selective_scan CUDA f16 and bf16 inputs") {
     }
   }
 }
+
+TEST_CASE("selective_scan CUDA launch variants (tune) all match the float64 reference") {
+  STEREORT_REQUIRE_GPU();
+  // The benchmark compares these block shapes; whichever becomes the default must be correct.
+  for (int64_t L : {3001, 4096}) {
+    Case c;
+    c.D = 8; c.N = 16; c.G = 2; c.L = L; c.bias = true; c.softplus = true;
+    SelectiveScanArgs a = make_args(c);
+    for (Tensor* t : {&a.u, &a.delta, &a.Bm, &a.Cm, &a.A, &a.Dskip, &a.delta_bias}) *t = t->to(DType::F32).to(DType::F64);
+    Tensor want = ref::selective_scan(a);
+    Tensor gout = randn_t(want.shape());
+    std::vector<Tensor> gref = ref::selective_scan_backward(a, gout);
+    auto dev = [](const Tensor& t) { return t.to(DType::F32).to(gpu()).contiguous(); };
+    Tensor u = dev(a.u), dl = dev(a.delta), A = dev(a.A), Bm = dev(a.Bm), Cm = dev(a.Cm), Dk = dev(a.Dskip),
+           bias = dev(a.delta_bias), dout = dev(gout);
+    const int64_t B = c.B, D = c.D, N = c.N, G = c.G;
+    auto plain = [](ScanOperand& o, const Tensor& t, int64_t batch, int64_t row, int64_t group) {
+      o.ptr[0] = t.data_ptr(); o.batch[0] = batch; o.row[0] = row; o.group[0] = group;
+    };
+    SelectiveScanParams p;
+    p.batch = B; p.dim = D; p.dstate = N; p.seqlen = L; p.groups = G; p.softplus = true;
+    plain(p.u, u, D * L, L, 0);
+    plain(p.delta, dl, D * L, L, 0);
+    plain(p.B, Bm, G * N * L, L, N * L);
+    plain(p.C, Cm, G * N * L, L, N * L);
+    p.A = A.data<float>(); p.Dskip = Dk.data<float>(); p.delta_bias = bias.data<float>();
+    p.carry_stride = L;
+    STEREORT_CUDA_PATH(p.carry_stride = cuda::selective_scan_carry_stride(L));
+    p.n_carries = (L + p.carry_stride - 1) / p.carry_stride;
+    Tensor carries = Tensor::empty({B, D, p.n_carries, N}, DType::F32, gpu());
+    p.carries = carries.data<float>();
+    [[maybe_unused]] const Context& ctx = Context::get(gpu());
+    GpuTol tol = gpu_tol(DType::F32);
+    for (int fv = 1; fv <= 4; ++fv) {
+      INFO("L " << L << " forward variant " << fv);
+      Tensor out = Tensor::empty({B, D, L}, DType::F32, gpu());
+      poison(out);
+      poison(carries);
+      SelectiveScanParams q = p;
+      plain(q.out, out, D * L, L, 0);
+      q.tune = fv;
+      STEREORT_CUDA_PATH(cuda::selective_scan_fwd(q, ctx));
+      close_scaled(out, want, tol.out, "out");
+      for (int bv = 1; bv <= 3; ++bv) {
+        INFO("backward variant " << bv);
+        Tensor du = Tensor::empty({B, D, L}, DType::F32, gpu()), ddl = Tensor::empty({B, D, L}, DType::F32, gpu());
+        Tensor dB = Tensor::zeros({B, G, N, L}, DType::F32, gpu()), dC = Tensor::zeros({B, G, N, L}, DType::F32, gpu());
+        Tensor dA = Tensor::empty({B, D, N}, DType::F32, gpu()), dD = Tensor::empty({B, D}, DType::F32, gpu()),
+               db = Tensor::empty({B, D}, DType::F32, gpu());
+        for (const Tensor& t : {du, ddl, dA, dD, db}) poison(t);
+        SelectiveScanParams r = q;
+        plain(r.dout, dout, D * L, L, 0);
+        plain(r.du, du, D * L, L, 0);
+        plain(r.ddelta, ddl, D * L, L, 0);
+        plain(r.dB, dB, G * N * L, L, N * L);
+        plain(r.dC, dC, G * N * L, L, N * L);
+        r.dA_part = dA.data<float>(); r.dD_part = dD.data<float>(); r.dbias_part = db.data<float>();
+        r.tune = bv;
+        STEREORT_CUDA_PATH(cuda::selective_scan_bwd(r, ctx));
+        close_scaled(du, gref[0], tol.du, "du");
+        close_scaled(ddl, gref[1], tol.ddelta, "ddelta");
+        close_scaled(sum(dA, {0}), gref[2], tol.dA, "dA");
+        close_scaled(dB, gref[3], tol.dBC, "dB");
+        close_scaled(dC, gref[4], tol.dBC, "dC");
+        close_scaled(sum(dD, {0}), gref[5], tol.dD, "dD");
+        close_scaled(sum(db, {0}), gref[7], tol.dD, "dbias");
+      }
+    }
+  }
+}

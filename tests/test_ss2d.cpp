@@ -389,3 +389,20 @@ TEST_CASE("ss2d_scan fused CUDA path equals the composed path, gradients include
   fused_vs_composed(1, 16, 64, 80, 16, DType::BF16);
   check_symmetries(gpu(), DType::F32, 2e-4);
 }
+
+TEST_CASE("ss2d_scan fused CUDA path matches the float64 four-direction loop on a 256x320 map") {
+  STEREORT_REQUIRE_GPU();
+  // L = 81,920: 40 forward chunks and 80 backward chunks per direction, both reversed directions included.
+  Ss2dInputs s = make_ss2d(1, 4, 256, 320, 4);
+  std::vector<Tensor*> all{&s.x, &s.delta, &s.A, &s.Bs, &s.Cs, &s.Dskip, &s.bias};
+  for (Tensor* t : all) *t = t->to(DType::F32).to(DType::F64);  // what the GPU sees
+  Tensor want = ss2d_loop(s);
+  auto g = [](const Tensor& t) { return t.to(DType::F32).to(gpu()); };
+  Tensor got = ss2d_scan(g(s.x), g(s.delta), g(s.A), g(s.Bs), g(s.Cs), g(s.Dskip), g(s.bias)).cpu().to(DType::F64);
+  const double e = rel_error(got, want);
+  INFO("normwise rel err " << e);
+  CHECK(e <= 1e-5);
+  double m = 1;
+  for (double v : want.to_vector()) m = std::max(m, std::fabs(v));
+  expect_close(got, want, 1e-3, 1e-4 * m, "fused 256x320 vs loop");
+}

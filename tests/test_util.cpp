@@ -59,6 +59,14 @@ CloseReport expect_close(const Tensor& got, const Tensor& ref, double rtol, doub
   return r;
 }
 
+CloseReport expect_rel(const Tensor& got, const Tensor& ref, double bound, const std::string& name) {
+  CloseReport r = compare(got, ref, 0, INFINITY);  // atol inf: only non-finite mismatches count
+  INFO(name << " (normwise bound " << bound << "): " << r.text);
+  CHECK(r.ok);
+  CHECK(r.norm_rel <= bound);
+  return r;
+}
+
 double rel_error(const Tensor& got, const Tensor& ref) { return compare(got, ref, 0, INFINITY).norm_rel; }
 
 Tensor rand_t(const Shape& shape, DType dtype, double lo, double hi, uint64_t seed) {

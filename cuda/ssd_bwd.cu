@@ -1,0 +1,402 @@
+// cuda/ssd_bwd.cu — Mamba-2 SSD backward (kernels.md §3, the chunked adjoint of ref::ssd_chunked_backward), fp32.
+//   1. ssd_bwd_adjoint_kernel: per segment, the adjoint it sends left from zero, E_k = sum_s exp(sum_{r=start..s}
+//      log a_r) C_s dy_s^T (chunks walked right to left), and its total log-decay.
+//   2. pass_states(reverse): G~_k (the adjoint entering segment k from the right; dfinal at the end) and dS_{-1}.
+//   3. ssd_bwd_kernel: per (segment, head group, batch).
+//      Phase A walks the segment's chunks left to right from the forward's saved S~_k and stores the state entering
+//      every chunk (fp32 scratch, one (N,P) per chunk and head; re-read once in phase B, mostly from L2).
+//      Phase B walks the chunks right to left with the adjoint G (registers; G_in of the chunk), per chunk:
+//        column walk (lane = column j, s >= j):  dX̄_j += exp(seg) CB[s,j] dy_s;  W[s,j] += exp(seg) dt_j (dy_s.x_j)
+//          summed over the block's heads (shared-memory atomics);  G[s,j] = W_h CB row/column sums for d log a;
+//          dA += G[s,j] * (sum of dt over (j,s]) pair by pair (exact across a reset, see ops/ssd.h)
+//        rows (lane = token i):  dX̄_i += exp(suf_i) G_in^T B_i;  dla_i = reverse-cumsum(row - col + Goff) +
+//          prefix(Gst) + Gcross;  dx, ddt written;  dA, dD accumulated per lane
+//        state rows (lane = n):  dC_off = exp(cs_i) S_in dy_i and dB_off = exp(suf_i) dt_i G_in x_i into shared sums
+//          over heads; Goff_i = C_i . dC_off (warp sum); Gcross = exp(cs_last) <G_in, S_in>
+//        block: dB_i = sdB_i + sum_{s>=i} W[s,i] C_s;  dC_i = sdC_i + sum_{j<=i} W[i,j] B_j   (one write per element
+//          when the block covers the group's heads, else one fp32 atomic per block and element)
+//        G <- exp(cs_last) G + sum_s exp(cs_s) C_s dy_s^T.
+//   dA and dD leave as per-(batch, segment, head) partials summed by the caller (deterministic).
+#include "cuda/ssd_common.cuh"
+#include "ops/reduce.h"
+
+namespace stereort {
+namespace cuda {
+
+using ssd::Layout;
+using ssd::Params;
+using ssd::StateRows;
+
+namespace {
+
+enum BwdVec { kVdt = 0, kVla = 1, kVexp = 2, kVrow = 3, kVw = 4 };
+
+// Number of chunks of segment k that hold any step < L.
+__device__ __forceinline__ int chunks_in_segment(const Params& p, int64_t k) {
+  int64_t first = k * p.seg_chunks * int64_t(p.Q);
+  int64_t left = p.L - first;
+  int64_t n = (left + p.Q - 1) / p.Q;
+  return int(n < p.seg_chunks ? n : p.seg_chunks);
+}
+
+template <typename T, int kP>
+__global__ void __launch_bounds__(256) ssd_bwd_adjoint_kernel(Params p, const T* __restrict__ dy,
+                                                              const float* __restrict__ dt,
+                                                              const float* __restrict__ A, const T* __restrict__ Cm,
+                                                              float* __restrict__ ebuf, float* __restrict__ lsum) {
+  extern __shared__ float4 smem_f4[];
+  float* sm = reinterpret_cast<float*>(smem_f4);
+  constexpr int R = StateRows<kP>::kRows;
+  const Layout lay = ssd::make_layout(p, kP, 2);
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int64_t k = blockIdx.x, b = blockIdx.z;
+  const int h0 = blockIdx.y * p.hb, h = h0 + warp, grp = h0 / p.hg;
+  float* sC = sm + lay.C;
+  float* heads = sm + lay.head;
+  float* hs = heads + warp * lay.per_head;
+  float* sV = hs + lay.V;
+  const float Ah = A[h];
+  const int64_t dyb = p.L * p.H * kP, dyl = p.H * kP;  // dy is contiguous (B,L,H,P)
+  float gst[R][kP];
+#pragma unroll
+  for (int r = 0; r < R; ++r)
+#pragma unroll
+    for (int q = 0; q < kP; ++q) gst[r][q] = 0.f;
+  float lsum_acc = 0.f;
+  for (int c = chunks_in_segment(p, k) - 1; c >= 0; --c) {
+    const int64_t t0 = (k * p.seg_chunks + c) * p.Q;
+    __syncthreads();
+    ssd::load_rows(sC, Cm, p.scb, p.scl, b, t0, grp, p);
+    ssd::load_heads<T, kP>(heads, lay.per_head, lay.DY, dy, dyb, dyl, b, t0, h0, p);
+    ssd::load_dt(heads, lay.per_head, lay.V + kVdt * 32, dt, b, t0, h0, p);
+    __syncthreads();
+    const float la = sV[kVdt * 32 + lane] * Ah;
+    const float cs = ssd::warp_prefix_incl(la, lane);
+    const float cs_last = __shfl_sync(0xffffffffu, cs, p.Q - 1);
+    lsum_acc += cs_last;
+    sV[kVexp * 32 + lane] = lane < p.Q ? expf(cs) : 0.f;
+    __syncwarp();
+    ssd::state_update<kP>(gst, expf(cs_last), sV + kVexp * 32, sC, hs + lay.DY, lane, p);
+  }
+  float* ge = ebuf + ((b * p.H + h) * p.nseg + k) * p.N * kP;
+#pragma unroll
+  for (int r = 0; r < R; ++r) {
+    int n = lane + 32 * r;
+    if (n < p.N)
+#pragma unroll
+      for (int q = 0; q < kP; ++q) ge[int64_t(n) * kP + q] = gst[r][q];
+  }
+  if (lane == 0) lsum[(b * p.H + h) * p.nseg + k] = lsum_acc;
+}
+
+template <typename T, int kP>
+__global__ void __launch_bounds__(256) ssd_bwd_kernel(
+    Params p, const T* __restrict__ x, const T* __restrict__ dy, const float* __restrict__ dt,
+    const float* __restrict__ A, const T* __restrict__ Bm, const T* __restrict__ Cm, const float* __restrict__ Dskip,
+    const float* __restrict__ seg_states, const float* __restrict__ ebuf, float* __restrict__ sbuf,
+    T* __restrict__ dx, float* __restrict__ ddt, float* __restrict__ dBf, float* __restrict__ dCf,
+    float* __restrict__ dA_part, float* __restrict__ dD_part, bool atomic_bc) {
+  extern __shared__ float4 smem_f4[];
+  float* sm = reinterpret_cast<float*>(smem_f4);
+  constexpr int PS = kP + 4, R = StateRows<kP>::kRows;
+  const Layout lay = ssd::make_layout(p, kP, 3);
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int64_t k = blockIdx.x, b = blockIdx.z;
+  const int h0 = blockIdx.y * p.hb, h = h0 + warp, grp = h0 / p.hg;
+  const int Q = p.Q, ldq = Q + 1;
+  const int64_t G = p.H / p.hg, NP = p.N * kP, bh = b * p.H + h;
+  float* sB = sm + lay.B;
+  float* sC = sm + lay.C;
+  float* sCB = sm + lay.CB;
+  float* sW = sm + lay.W;
+  float* sdB = sm + lay.dB;
+  float* sdC = sm + lay.dC;
+  float* heads = sm + lay.head;
+  float* hs = heads + warp * lay.per_head;
+  float* sX = hs + lay.X;
+  float* sDY = hs + lay.DY;
+  float* sG = hs + lay.S;
+  float* sV = hs + lay.V;
+  const float Ah = A[h], Dh = Dskip ? Dskip[h] : 0.f;
+  const int64_t dyb = p.L * p.H * kP, dyl = p.H * kP;
+  const int nch = chunks_in_segment(p, k);
+  float* sbuf_h = sbuf + (bh * p.nseg + k) * p.seg_chunks * NP;  // chunk c of this segment at + c * NP
+
+  // ---- Phase A: the state entering each chunk, walked from the forward's S~_k --------------------------------------
+  {
+    float st[R][kP];
+    const float* gs = seg_states + (bh * p.nseg + k) * NP;
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+      int n = lane + 32 * r;
+#pragma unroll
+      for (int q = 0; q < kP; ++q) st[r][q] = n < p.N ? gs[int64_t(n) * kP + q] : 0.f;
+    }
+    for (int c = 0; c < nch; ++c) {
+      const int64_t t0 = (k * p.seg_chunks + c) * Q;
+#pragma unroll
+      for (int r = 0; r < R; ++r) {
+        int n = lane + 32 * r;
+        if (n < p.N)
+#pragma unroll
+          for (int q = 0; q < kP; ++q) sbuf_h[c * NP + int64_t(n) * kP + q] = st[r][q];
+      }
+      __syncthreads();
+      ssd::load_rows(sB, Bm, p.sbb, p.sbl, b, t0, grp, p);
+      ssd::load_heads<T, kP>(heads, lay.per_head, lay.X, x, p.sxb, p.sxl, b, t0, h0, p);
+      ssd::load_dt(heads, lay.per_head, lay.V + kVdt * 32, dt, b, t0, h0, p);
+      __syncthreads();
+      const float dti = sV[kVdt * 32 + lane], la = dti * Ah;
+      const float suf = ssd::warp_suffix_excl(la, lane);
+      const float cs_last = __shfl_sync(0xffffffffu, ssd::warp_prefix_incl(la, lane), Q - 1);
+      sV[kVw * 32 + lane] = expf(suf) * dti;
+      __syncwarp();
+      ssd::state_update<kP>(st, expf(cs_last), sV + kVw * 32, sB, sX, lane, p);
+    }
+  }
+
+  // ---- Phase B: chunks right to left with the adjoint entering each from the right (kept in the head's sG rows) -----
+  {
+    const float* ge = ebuf + (bh * p.nseg + k) * NP;
+    for (int e = lane; e < NP; e += 32) sG[(e / kP) * PS + e % kP] = ge[e];
+  }
+  float dA_acc = 0.f, dD_acc = 0.f;
+  for (int c = nch - 1; c >= 0; --c) {
+    const int64_t t0 = (k * p.seg_chunks + c) * Q;
+    __syncthreads();
+    ssd::load_rows(sB, Bm, p.sbb, p.sbl, b, t0, grp, p);
+    ssd::load_rows(sC, Cm, p.scb, p.scl, b, t0, grp, p);
+    ssd::load_heads<T, kP>(heads, lay.per_head, lay.X, x, p.sxb, p.sxl, b, t0, h0, p);
+    ssd::load_heads<T, kP>(heads, lay.per_head, lay.DY, dy, dyb, dyl, b, t0, h0, p);
+    ssd::load_dt(heads, lay.per_head, lay.V + kVdt * 32, dt, b, t0, h0, p);
+    for (int idx = threadIdx.x; idx < Q * ldq; idx += blockDim.x) sW[idx] = 0.f;
+    for (int idx = threadIdx.x; idx < Q * p.NS; idx += blockDim.x) sdB[idx] = sdC[idx] = 0.f;
+    sV[kVrow * 32 + lane] = 0.f;
+    __syncthreads();
+    // Per-head scalars, token i = lane.
+    const float dti = sV[kVdt * 32 + lane], la = dti * Ah;
+    const float cs = ssd::warp_prefix_incl(la, lane), suf = ssd::warp_suffix_excl(la, lane);
+    const float cdt = ssd::warp_prefix_incl(dti, lane), sdtx = ssd::warp_suffix_excl(dti, lane);
+    const float cs_last = __shfl_sync(0xffffffffu, cs, Q - 1), dtot = __shfl_sync(0xffffffffu, cdt, Q - 1);
+    const float decay = expf(cs_last), esuf = expf(suf);
+    sV[kVla * 32 + lane] = la;
+    sV[kVexp * 32 + lane] = lane < Q ? expf(cs) : 0.f;
+    sV[kVw * 32 + lane] = esuf * dti;
+    ssd::compute_cb(sCB, sC, sB, p);
+    __syncthreads();
+
+    // Column walk, lane = column j: pairs (s, j), s >= j.
+    float dxb[kP], xj[kP];
+#pragma unroll
+    for (int q = 0; q < kP; ++q) dxb[q] = xj[q] = 0.f;
+    float colsum = 0.f;
+    if (lane < Q) {
+      const int j = lane;
+      ssd::load_row<kP>(xj, sX + j * PS);
+      float seg = 0.f, dsum = 0.f;
+      for (int s = j; s < Q; ++s) {
+        if (s > j) {
+          seg += sV[kVla * 32 + s];
+          dsum += sV[kVdt * 32 + s];
+        }
+        const float e = expf(seg), cb = sCB[s * ldq + j];
+        float dyv[kP];
+        ssd::load_row<kP>(dyv, sDY + s * PS);
+        float dm = 0.f;
+#pragma unroll
+        for (int q = 0; q < kP; ++q) dm += dyv[q] * xj[q];
+        const float w = e * dti * dm;  // W_h[s,j] = exp(seg) dt_j (dy_s . x_j)
+        atomicAdd(sW + s * ldq + j, w);
+        if (s > j) {
+          const float gm = w * cb;  // the pair's share of the loss
+          colsum += gm;
+          atomicAdd(sV + kVrow * 32 + s, gm);
+          dA_acc += gm * dsum;
+        }
+        const float ec = e * cb;
+#pragma unroll
+        for (int q = 0; q < kP; ++q) dxb[q] += ec * dyv[q];
+      }
+    }
+    __syncthreads();
+
+    // Rows, lane = token i: dX̄_i += exp(suf_i) G_in^T B_i; Gst_i = dt_i x_i . (that term).
+    float Gst = 0.f;
+    if (lane < Q) {
+      const int i = lane;
+      float off[kP];
+#pragma unroll
+      for (int q = 0; q < kP; ++q) off[q] = 0.f;
+      for (int n = 0; n < p.N; n += 4) {
+        float4 b4 = *reinterpret_cast<const float4*>(sB + i * p.NS + n);
+        const float bv[4] = {b4.x, b4.y, b4.z, b4.w};
+#pragma unroll
+        for (int u = 0; u < 4; ++u) {
+          if (n + u >= p.N) break;
+          float gv[kP];
+          ssd::load_row<kP>(gv, sG + (n + u) * PS);
+#pragma unroll
+          for (int q = 0; q < kP; ++q) off[q] += bv[u] * gv[q];
+        }
+      }
+      float xo = 0.f;
+#pragma unroll
+      for (int q = 0; q < kP; ++q) {
+        dxb[q] += esuf * off[q];
+        xo += xj[q] * off[q];
+      }
+      Gst = esuf * dti * xo;
+    }
+
+    // State rows, lane = n: terms through S_in (dC_off, Goff, Gcross) and G_in (dB_off), summed over heads in smem.
+    // One state row at a time keeps registers low; part[i] collects the lane's share of Goff_i.
+    float Goff = 0.f, gcross = 0.f;
+    {
+      float part[ssd::kMaxChunk];
+#pragma unroll
+      for (int i = 0; i < ssd::kMaxChunk; ++i) part[i] = 0.f;
+#pragma unroll
+      for (int r = 0; r < R; ++r) {
+        const int n = lane + 32 * r;
+        if (n >= p.N) break;
+        float sin[kP], gn[kP];
+        ssd::load_row<kP>(gn, sG + n * PS);
+#pragma unroll
+        for (int q = 0; q < kP; ++q) {
+          sin[q] = sbuf_h[c * NP + int64_t(n) * kP + q];
+          gcross += gn[q] * sin[q];
+        }
+#pragma unroll
+        for (int i = 0; i < ssd::kMaxChunk; ++i) {
+          if (i >= Q) break;
+          float dyv[kP], xv[kP];
+          ssd::load_row<kP>(dyv, sDY + i * PS);
+          ssd::load_row<kP>(xv, sX + i * PS);
+          float sdy = 0.f, gx = 0.f;
+#pragma unroll
+          for (int q = 0; q < kP; ++q) {
+            sdy += sin[q] * dyv[q];
+            gx += gn[q] * xv[q];
+          }
+          const float vC = sV[kVexp * 32 + i] * sdy;  // exp(cs_i) (S_in dy_i)[n]
+          atomicAdd(sdC + i * p.NS + n, vC);
+          atomicAdd(sdB + i * p.NS + n, sV[kVw * 32 + i] * gx);  // exp(suf_i) dt_i (G_in x_i)[n]
+          part[i] += sC[i * p.NS + n] * vC;
+        }
+      }
+#pragma unroll
+      for (int i = 0; i < ssd::kMaxChunk; ++i) {
+        if (i >= Q) break;
+        const float g = warp_sum(part[i]);
+        if (lane == i) Goff = g;  // dy_i . Y_off_i
+      }
+    }
+    const float Gcross = decay * warp_sum(gcross);  // exp(cs_last) <G_in, S_in>
+
+    // d log a, then dx, ddt, dA, dD for token i = lane.
+    const float rr = lane < Q ? sV[kVrow * 32 + lane] - colsum + Goff : 0.f;
+    const float dla = ssd::warp_suffix_incl(rr, lane) + ssd::warp_prefix_excl(lane < Q ? Gst : 0.f, lane) + Gcross;
+    if (lane < Q) {
+      dA_acc += Goff * cdt + Gst * sdtx + (lane == 0 ? Gcross * dtot : 0.f);
+      const int64_t t = t0 + lane;
+      if (t < p.L) {
+        float dyv[kP];
+        ssd::load_row<kP>(dyv, sDY + lane * PS);
+        float xdX = 0.f, dyx = 0.f;
+        T* dxo = dx + ((b * p.L + t) * p.H + h) * kP;
+#pragma unroll
+        for (int q = 0; q < kP; ++q) {
+          dxo[q] = from_op<T>(dti * dxb[q] + Dh * dyv[q]);
+          xdX += xj[q] * dxb[q];
+          dyx += dyv[q] * xj[q];
+        }
+        ddt[(b * p.L + t) * p.H + h] = xdX + Ah * dla;
+        dD_acc += dyx;
+      }
+    }
+    __syncthreads();
+
+    // dB, dC of the chunk for the group (block-wide; n fastest for coalesced writes).
+    for (int idx = threadIdx.x; idx < Q * int(p.N); idx += blockDim.x) {
+      const int i = idx / int(p.N), n = idx - i * int(p.N);
+      const int64_t t = t0 + i;
+      if (t >= p.L) continue;
+      float vb = sdB[i * p.NS + n], vc = sdC[i * p.NS + n];
+      for (int s = i; s < Q; ++s) vb += sW[s * ldq + i] * sC[s * p.NS + n];
+      for (int j = 0; j <= i; ++j) vc += sW[i * ldq + j] * sB[j * p.NS + n];
+      const int64_t o = ((b * p.L + t) * G + grp) * p.N + n;
+      if (atomic_bc) {
+        atomicAdd(dBf + o, vb);
+        atomicAdd(dCf + o, vc);
+      } else {
+        dBf[o] = vb;
+        dCf[o] = vc;
+      }
+    }
+    // The adjoint leaving the chunk to the left: G <- exp(cs_last) G + sum_s exp(cs_s) C_s dy_s^T (every lane's reads
+    // of sG in this chunk precede the __syncthreads above).
+    ssd::state_update_smem<kP>(sG, decay, sV + kVexp * 32, sC, sDY, lane, p);
+  }
+  dA_acc = warp_sum(dA_acc);
+  dD_acc = warp_sum(dD_acc);
+  if (lane == 0) {
+    dA_part[(b * p.nseg + k) * p.H + h] = dA_acc;
+    dD_part[(b * p.nseg + k) * p.H + h] = dD_acc;
+  }
+}
+
+}  // namespace
+
+void ssd_backward(const SsdArgs& a, const SsdPlan& plan, const Tensor& dy, const Tensor& dfinal,
+                  const Tensor& seg_states, const SsdGrads& g, const Context& ctx) {
+  ssd::Params p = ssd::make_params(a, plan);
+  const int64_t P = a.x.size(3);
+  const Device dev = a.x.device();
+  if (p.B * p.L * p.H == 0) {
+    for (const Tensor& t : {g.dx, g.ddt, g.dA, g.dBm, g.dCm, g.dDskip})
+      if (t.defined()) t.zero_();
+    if (g.dinitial_state.defined()) {
+      if (dfinal.defined()) g.dinitial_state.copy_(dfinal);
+      else g.dinitial_state.zero_();
+    }
+    return;
+  }
+  Tensor lsum = Tensor::empty({p.B, p.H, p.nseg}, DType::F32, dev);
+  Tensor ebuf = Tensor::empty({p.B, p.H, p.nseg, p.N, P}, DType::F32, dev);
+  Tensor sbuf = Tensor::empty({p.B, p.H, p.nseg * p.seg_chunks, p.N, P}, DType::F32, dev);
+  Tensor dAp = Tensor::empty({p.B * p.nseg, p.H}, DType::F32, dev);
+  Tensor dDp = Tensor::empty({p.B * p.nseg, p.H}, DType::F32, dev);
+  const bool atomic_bc = p.hb < p.hg;  // several blocks share a group's dB/dC elements
+  if (atomic_bc) {
+    g.dBm.zero_();
+    g.dCm.zero_();
+  }
+  const float* D = a.Dskip.defined() ? a.Dskip.data<float>() : nullptr;
+  const dim3 grid(unsigned(p.nseg), unsigned(p.H / p.hb), unsigned(p.B)), block(unsigned(32 * p.hb));
+  dispatch_cuda_float(a.x.dtype(), "ssd_chunk_scan backward", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    ssd::dispatch_p(P, [&](auto pc) {
+      constexpr int kP = decltype(pc)::value;
+      size_t s2 = size_t(ssd::make_layout(p, kP, 2).total) * 4, s3 = size_t(ssd::make_layout(p, kP, 3).total) * 4;
+      ssd::set_smem(ssd_bwd_adjoint_kernel<T, kP>, s2);
+      ssd_bwd_adjoint_kernel<T, kP><<<grid, block, s2, stream_of(ctx)>>>(
+          p, dy.data<T>(), a.dt.data<float>(), a.A.data<float>(), a.Cm.data<T>(), ebuf.data<float>(),
+          lsum.data<float>());
+      STEREORT_LAUNCH_CHECK("ssd_bwd_adjoint_kernel");
+      ssd::pass_states(ebuf, lsum, dfinal.defined() ? dfinal.data<float>() : nullptr,
+                       g.dinitial_state.defined() ? g.dinitial_state.data<float>() : nullptr, p.B * p.H, p.nseg,
+                       int(p.N), kP, true, ctx);
+      ssd::set_smem(ssd_bwd_kernel<T, kP>, s3);
+      ssd_bwd_kernel<T, kP><<<grid, block, s3, stream_of(ctx)>>>(
+          p, a.x.data<T>(), dy.data<T>(), a.dt.data<float>(), a.A.data<float>(), a.Bm.data<T>(), a.Cm.data<T>(), D,
+          seg_states.data<float>(), ebuf.data<float>(), sbuf.data<float>(), g.dx.data<T>(), g.ddt.data<float>(),
+          g.dBm.data<float>(), g.dCm.data<float>(), dAp.data<float>(), dDp.data<float>(), atomic_bc);
+      STEREORT_LAUNCH_CHECK("ssd_bwd_kernel");
+    });
+  });
+  g.dA.copy_(sum(dAp, {0}));
+  if (g.dDskip.defined()) g.dDskip.copy_(sum(dDp, {0}));
+}
+
+}  // namespace cuda
+}  // namespace stereort
