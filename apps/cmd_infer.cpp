@@ -92,7 +92,7 @@ int cmd_infer(int argc, char** argv) {
     ("o,out", "output folder", cxxopts::value<std::string>()->default_value("out"))
     ("p,precision", "fp32 | tf32 | fp16 | bf16", cxxopts::value<std::string>()->default_value("fp32"))
     ("d,device", "cuda | cpu (default: cuda when a GPU is present)", cxxopts::value<std::string>()->default_value(""))
-    ("max-disp", "disparity search range in pixels (multiple of 16)", cxxopts::value<int64_t>()->default_value("192"))
+    ("max-disp", "disparity search range in pixels, a multiple of 16 (0 = the model's: 192 for the presets, max_disp of a JSON config)", cxxopts::value<int64_t>()->default_value("0"))
     ("png-scale", "16-bit PNG scale (256 KITTI, 128 SCARED)", cxxopts::value<double>()->default_value("256"))
     ("colormap", "turbo | grey", cxxopts::value<std::string>()->default_value("turbo"))
     ("vmin", "colour range minimum (default: 1st percentile)", cxxopts::value<double>())

@@ -24,6 +24,8 @@ const std::vector<Command>& commands() {
       {"bench", "inference latency per size and precision (CUDA events)", stereort::app::cmd_bench},
       {"convert", "inspect a safetensors file; rename keys, cast dtypes", stereort::app::cmd_convert},
       {"ssm-equiv", "SSM == masked linear attention: the four SSD forms compared, as a table", stereort::app::cmd_ssm_equiv},
+      {"train", "train StereoMamba (AdamW + OneCycle; checkpoints, validation, resume)", stereort::app::cmd_train},
+      {"eval", "metrics over a dataset with ground truth (per-image CSV + summary)", stereort::app::cmd_eval},
   };
   return table;
 }

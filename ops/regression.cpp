@@ -4,6 +4,9 @@
 #include "ops/regression.h"
 
 #include <cmath>
+#include <map>
+#include <mutex>
+#include <tuple>
 #include <vector>
 
 #include "core/autograd.h"
@@ -107,13 +110,26 @@ Tensor disparity_regression_fused(const Tensor& cost, int64_t out_d, int64_t out
   return disp;
 }
 
+// The bin values 0..D-1 on the cost's device. Tensor::arange uploads from the host with a stream synchronisation;
+// the training graph runs this regression four times per step, so device copies are cached (never freed: like the
+// default contexts they live until exit).
+static Tensor regression_bins(int64_t d, DType dt, Device dev) {
+  if (!dev.is_cuda()) return Tensor::arange(d, dt, dev);
+  static std::mutex mu;
+  static auto* cache = new std::map<std::tuple<int64_t, int, int>, Tensor>();
+  std::lock_guard<std::mutex> lk(mu);
+  Tensor& t = (*cache)[std::make_tuple(d, int(dt), dev.index)];
+  if (!t.defined()) t = Tensor::arange(d, dt, dev);
+  return t;
+}
+
 Tensor disparity_regression_unfused(const Tensor& cost, int64_t out_d, int64_t out_h, int64_t out_w) {
   Tensor c = regression_input("disparity_regression_unfused", cost, out_d, out_h, out_w);  // (B,D,h,w) view
   const DType odt = c.dtype() == DType::F64 ? DType::F64 : DType::F32;  // half costs: fp32 math, fp32 disparity
   c = c.to(odt).unsqueeze(1);                                                                // (B,1,D,h,w)
   Tensor up = interpolate_trilinear(c, out_d, out_h, out_w, /*align_corners=*/false).squeeze(1);  // (B,out_d,H,W)
   Tensor prob = softmax(up, 1);
-  Tensor bins = Tensor::arange(out_d, odt, c.device()).reshape({1, out_d, 1, 1});
+  Tensor bins = regression_bins(out_d, odt, c.device()).reshape({1, out_d, 1, 1});
   return sum(mul(prob, bins), {1});                                                          // (B,H,W)
 }
 
