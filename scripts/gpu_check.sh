@@ -8,12 +8,13 @@ OUT=${OUT:-/tmp/stereort-gpu-out}
 mkdir -p "$OUT"
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-bench=1; tests_filter=""; bench_filter="."; model_bench=1
+bench=1; tests_filter=""; tc_filter=""; bench_filter="."; model_bench=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --no-bench) bench=0; model_bench=0 ;;
     --no-model-bench) model_bench=0 ;;
     --tests) tests_filter="$2"; shift ;;
+    --tc) tc_filter="$2"; shift ;;
     --bench) bench_filter="$2"; shift ;;
   esac
   shift
@@ -32,6 +33,7 @@ nvidia-smi --query-gpu=name,memory.total,clocks.sm,clocks.max.sm --format=csv >>
 
 targs=()
 [ -n "$tests_filter" ] && targs=(--source-file="$tests_filter")
+[ -n "$tc_filter" ] && targs+=(-tc="$tc_filter")
 t0=$(date +%s)
 ./$B/tests/stereort_tests "${targs[@]}" --no-intro >"$OUT/tests.log" 2>&1
 trc=$?
@@ -53,7 +55,7 @@ if [ $model_bench -eq 1 ]; then
   echo "### stereort ssm-equiv --device cuda" | tee -a "$OUT/bench.log"
   ./$B/stereort ssm-equiv --device cuda --quick 2>&1 | tail -25 | tee -a "$OUT/bench.log"
   echo "### stereort bench (StereoMamba V1)" | tee -a "$OUT/bench.log"
-  ./$B/stereort bench --model stereomamba-v1 --sizes 1024x1280,512x960,256x512 --precision fp32,tf32,fp16,bf16 \
+  ./$B/stereort bench --model stereomamba-v1 --sizes 1024x1280,512x960,256x512 --precision ${BENCH_PRECISIONS:-fp32,tf32,fp16,bf16} \
     --warmup 3 --iters 10 --json "$OUT/bench_v1.json" 2>&1 | tee -a "$OUT/bench.log"
 fi
 echo "gpu_check total: $(( $(date +%s) - start )) s"

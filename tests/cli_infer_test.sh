@@ -17,7 +17,7 @@ model=stereomamba-tiny
 
 # 1. the real pair, any size: outputs at 741x500
 "$bin" infer --left "$data/im0.png" --right "$data/im1.png" --model $model "${weights[@]}" --device cpu \
-  --out "$work/out" --focal 3979.911 --baseline 193.001 2>"$work/log"
+  --out "$work/out" --focal 994.978 --baseline 193.001 --doffs 31.086 2>"$work/log"
 rc=$?
 cat "$work/log"
 check "infer exits 0" "[ $rc -eq 0 ]"
