@@ -26,7 +26,7 @@ int cmd_train(int argc, char** argv) {
     ("crop", "random crop HxW, same window on both views (V1: multiples of 32; official V1 SceneFlow 256x512)", cxxopts::value<std::string>()->default_value("256x512"))
     ("lr", "maximum learning rate (OneCycle max_lr)", cxxopts::value<double>()->default_value("2e-4"))
     ("schedule", "onecycle | onecycle-linear | cosine | constant", cxxopts::value<std::string>()->default_value("onecycle"))
-    ("p,precision", "fp32 | tf32 | fp16 (loss scaling) | bf16 (default: bf16 on CUDA, fp32 on the CPU)", cxxopts::value<std::string>()->default_value(""))
+    ("p,precision", "fp32 | tf32 | fp16 (loss scaling) | bf16; empty = bf16 on CUDA, fp32 on the CPU", cxxopts::value<std::string>()->default_value(""))
     ("o,out", "output folder (logs, checkpoints, val PNGs, model.safetensors)", cxxopts::value<std::string>()->default_value("runs/train"))
     ("val", "validation dataset spec (e.g. sceneflow:/data/sceneflow,split=TEST)", cxxopts::value<std::string>()->default_value(""))
     ("val-every", "validate every K steps (0 = never)", cxxopts::value<int64_t>()->default_value("0"))

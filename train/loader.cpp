@@ -129,8 +129,8 @@ void DataMixture::init(uint64_t seed, int64_t epoch_size) {
 }
 
 std::shared_ptr<const std::vector<uint32_t>> DataMixture::epoch_order(int64_t epoch) const {
-  // Entry = (source << 24 | j)?  No: j can exceed 2^24; keep source and draw in one uint32 via the count prefix sums.
-  // We store the flat index f = (prefix(source) + j) of the unshuffled list, decoded in locate().
+  // Entry k of epoch e = the flat index f = prefix(source) + j into the unshuffled list [source 0 x n_0, source 1 x
+  // n_1, ...]: the j-th draw of `source` in this epoch. locate() decodes it.
   {
     std::lock_guard<std::mutex> lk(mu_);
     auto it = epoch_cache_.find(epoch);
