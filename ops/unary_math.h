@@ -39,7 +39,7 @@ STEREORT_HDI T apply_unary(UnaryKind k, T x, T p) {
     case UnaryKind::MulScalar: return x * p;
     case UnaryKind::RsubScalar: return p - x;
     case UnaryKind::Sign: return x > T(0) ? T(1) : (x < T(0) ? T(-1) : T(0));
-    case UnaryKind::Relu: return x > T(0) ? x : T(0);
+    case UnaryKind::Relu: return (x > T(0) || x != x) ? x : T(0);  // NaN propagates, as in PyTorch
     case UnaryKind::LeakyRelu: return x > T(0) ? x : x * p;
     case UnaryKind::GeluErf: return x * T(0.5) * (T(1) + erf(x * kSqrt1_2));
     case UnaryKind::GeluTanh: return T(0.5) * x * (T(1) + tanh(kSqrt2OverPi * (x + T(0.044715) * x * x * x)));
