@@ -16,18 +16,18 @@ case "${1:-}" in
     for p in bf16 fp16; do
       echo "### V1 training throughput, 512x256 crop, batch 4, $p"
       $S train --model stereomamba-v1 --data "synthetic:count=64,seed=3,size=320x576" --steps 30 --batch 4 \
-        --crop 256x512 --precision $p --out /tmp/tp_$p --val-every 0 --ckpt-every 0 --log-every 10 2>&1 | tail -4
+        --crop 256x512 --precision $p --workers 8 --out /tmp/tp_$p --val-every 0 --ckpt-every 0 --log-every 10 2>&1 | tail -4
     done
     echo "### tiny demo configuration, 60 steps"
     $S train --model stereomamba-tiny --data "$TRAIN_DATA" --steps 60 --batch 8 --crop 256x512 --lr 1e-3 \
-      --precision bf16 --out /tmp/tp_tiny --val-every 0 --ckpt-every 0 --log-every 20 2>&1 | tail -3
+      --precision bf16 --workers 12 --out /tmp/tp_tiny --val-every 0 --ckpt-every 0 --log-every 20 2>&1 | tail -3
     ;;
   demo)
     steps=${2:-3000}
     run=/tmp/demo
     $S train --model stereomamba-tiny --data "$TRAIN_DATA" --steps "$steps" --batch 8 --crop 256x512 --lr 1e-3 \
       --precision bf16 --out $run --val "$VAL_DATA" --val-every $((steps / 4)) --val-count 50 --val-pngs 2 \
-      --ckpt-every 0 --augment full --log-every 250 --seed 666 2>&1 | tail -20
+      --ckpt-every 0 --augment full --workers 12 --log-every 250 --seed 666 2>&1 | tail -20
     cp $run/train_log.csv "$OUT/demo_train_log.csv"
     $S convert $run/model.safetensors -o "$OUT/stereomamba-tiny-demo.safetensors" --dtype f16 2>&1 | tail -2
     W="$OUT/stereomamba-tiny-demo.safetensors"
