@@ -225,7 +225,10 @@ void check_cuda(const SsdArgs& a64, DType xt, int64_t Q, double ytol, const char
   for (Tensor* t : {&ar.x, &ar.dt, &ar.A, &ar.Bm, &ar.Cm, &ar.Dskip, &ar.initial_state})
     if (t->defined()) *t = t->detach();
   SsdResult want = ref::ssd_recurrent(ar);
-  Tensor dy = randn_t(a64.x.shape(), DType::F32).to(DType::F64);
+  // dy reaches the kernel in x's dtype (below): the reference gets the same rounded values. With bf16 the rounding
+  // alone moves dD = sum_t dy_t . x_t (9632 terms at B=2, L=301, P=16) by ~0.2 absolute, which failed the
+  // elementwise dD check on heads whose sum happens to be small (an H100 run: got 0.8908 ref 0.7548, no kernel fault).
+  Tensor dy = randn_t(a64.x.shape(), DType::F32).to(xt).to(DType::F64);
   Tensor dS = randn_t(want.final_state.shape(), DType::F32).to(DType::F64);
   SsdGrads gw = ref::ssd_recurrent_backward(ar, dy, dS);
   poison_cuda_pool({want.y.to(xt), want.final_state.to(DType::F32), want.y.to(DType::F32)});
@@ -262,6 +265,46 @@ TEST_CASE("ssd: CUDA forward and backward match the fp64 recurrence (odd shapes,
   check_cuda(make_args(2, 0, 4, 16, 1, 64, true, true), DType::F32, 32, 1e-5, "f32 L=0");
   check_cuda(a, DType::BF16, 64, 1e-2, "bf16");
   check_cuda(a, DType::F16, 64, 1e-2, "f16");
+}
+
+// The configurations of two H100 reports (see the comment in check_cuda): one step with an initial state (chunk 64,
+// capped to 32: 31 padded steps), and the StereoMamba cross-attention token grid 8x12 (L = 96: three full chunks in
+// three one-chunk segments, 8 heads per block, dB/dC summed over two blocks with atomics) next to 16x20 (L = 320).
+// Host-side emulation of these kernels (threads, barriers, shuffles, exact-size buffers under ASan/TSan) found them
+// in bounds, race-free and equal to the fp64 adjoint. Guard tensors allocated around the op's scratch buffers must
+// come back unchanged: an out-of-bounds write from the backward would show here, not only as a wrong gradient.
+TEST_CASE("ssd: CUDA at L = 1 with an initial state and at the cross-attention token grids (8x12, 16x20)") {
+  STEREORT_REQUIRE_GPU();
+  for (DType xt : {DType::F32, DType::BF16})
+    check_cuda(make_args(1, 1, 4, 16, 1, 64, true, true), xt, 64, xt == DType::F32 ? 1e-5 : 1e-2,
+               xt == DType::F32 ? "f32 L=1 init" : "bf16 L=1 init");
+  for (int64_t L : {96, 320}) {
+    SsdArgs a = make_args(1, L, 16, 16, 1, 64, false, true);
+    check_cuda(a, DType::F32, 256, 1e-5, L == 96 ? "cross-attn 8x12" : "cross-attn 16x20");
+    // As the module calls it: no initial or final state, y only; guards around the scratch of the backward.
+    SsdArgs d = cast(a, DType::F32, DType::F32, gpu());
+    d.return_final_state = false;
+    d.chunk_size = 256;
+    for (Tensor* t : {&d.x, &d.dt, &d.A, &d.Bm, &d.Cm, &d.Dskip}) t->set_requires_grad(true);
+    Tensor y = ssd_chunk_scan(d).y;
+    std::vector<Tensor> guards;
+    for (int64_t n : std::vector<int64_t>{1, L * 16 * 16, 16 * 64 * 16 * 3, L * 64})
+      guards.push_back(Tensor::full({n}, 0.25, DType::F32, gpu()));
+    Tensor dy = randn_t(a.x.shape(), DType::F32);
+    run_backward({y}, {dy.to(gpu())});
+    CAPTURE(L);
+    for (const Tensor& gd : guards) expect_close(gd.cpu(), Tensor::full(gd.shape(), 0.25, DType::F32), 0.0, 0.0, "guard");
+    SsdArgs ar = cast(d, DType::F64, DType::F64, Device::cpu());
+    for (Tensor* t : {&ar.x, &ar.dt, &ar.A, &ar.Bm, &ar.Cm, &ar.Dskip}) *t = t->detach();
+    SsdGrads gw = ref::ssd_recurrent_backward(ar, dy.to(DType::F64), Tensor());
+    auto g = [](const Tensor& t) { return t.grad().cpu().to(DType::F64); };
+    expect_close(g(d.x), gw.dx, 1.2e-3, 4e-3, "module dx");
+    expect_close(g(d.dt), gw.ddt, 3e-3, 2e-2, "module ddt");
+    expect_close(g(d.A), gw.dA, 1e-3, 5e-3, "module dA");
+    expect_close(g(d.Bm), gw.dBm, 6e-4, 2e-3, "module dB");
+    expect_close(g(d.Cm), gw.dCm, 6e-4, 2e-3, "module dC");
+    expect_rel(g(d.Dskip), gw.dDskip, 1e-5, "module dD");
+  }
 }
 
 TEST_CASE("ssd: CUDA on x, B, C sliced from one (B,L,H*P+2N) projection (strided along L)") {
