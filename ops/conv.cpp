@@ -3,6 +3,7 @@
 //   A transposed conv is described by the geometry of the conv it is the adjoint of (ConvGeometry with x = the
 //   transposed conv's output, y = its input), so both ops share one set of primitives and one geometry check.
 #include <atomic>
+#include <cstdlib>
 
 #include "core/autograd.h"
 #include "core/check.h"
@@ -180,7 +181,12 @@ Tensor bias_grad(const Tensor& dy) {
   return Tensor::from_vector(acc, {C}, dy.dtype());
 }
 
-std::atomic<int> g_policy{int(cuda::ConvAlgoPolicy::Find)};
+// Default from STEREORT_CONV_ALGO (find | heuristic); find when unset.
+int initial_policy() {
+  const char* e = std::getenv("STEREORT_CONV_ALGO");
+  return int(e && std::string(e) == "heuristic" ? cuda::ConvAlgoPolicy::Heuristic : cuda::ConvAlgoPolicy::Find);
+}
+std::atomic<int> g_policy{initial_policy()};
 
 }  // namespace
 
