@@ -348,8 +348,10 @@ TEST_CASE("train on the GPU: fp32 steps match the CPU loosely; bf16 and fp16 ste
     o.precision = prec;
     Trainer t(o, &cfg);
     CHECK(t.scaler().enabled() == (std::string(prec) == "fp16"));
+    // fp16 starts at the GradScaler scale 65536 and halves it on every overflowing step (the V1 throughput run
+    // on the H100 skipped its first 5 fp16 steps): give it enough steps to reach a finite one.
     int ok = 0;
-    for (int i = 0; i < 3; ++i) {
+    for (int i = 0; i < 10 && ok < 3; ++i) {
       StepStats st = t.step();
       if (st.skipped) {
         CHECK(st.message.find("loss scale now") != std::string::npos);
@@ -358,7 +360,7 @@ TEST_CASE("train on the GPU: fp32 steps match the CPU loosely; bf16 and fp16 ste
       ok++;
       CHECK(std::isfinite(st.loss));
       // Half-precision convolutions and linears: the first loss (same weights as the CPU run) within 10 %.
-      if (i == 0) CHECK(st.loss == doctest::Approx(cpu[0].loss).epsilon(0.1));
+      if (i == 0) CHECK(st.loss == doctest::Approx(cpu[0].loss).epsilon(0.1));  // (bf16 never skips)
     }
     CHECK(ok >= 1);
     int64_t non_finite = 0;
