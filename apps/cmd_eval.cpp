@@ -15,6 +15,7 @@
 #include <iostream>
 
 #include "apps/commands.h"
+#include "apps/predictor_options.h"
 #include "core/check.h"
 #include "core/context.h"
 #include "io/colormap.h"
@@ -47,14 +48,7 @@ int cmd_eval(int argc, char** argv) {
   }
   std::string spec = a["data"].as<std::string>();
   STEREORT_CHECK(!spec.empty(), "give the dataset with --data SPEC (stereort eval --help)");
-  PredictorOptions po;
-  po.model = a["model"].as<std::string>();
-  po.weights = a["weights"].as<std::string>();
-  std::string dev = a["device"].as<std::string>();
-  po.device = dev.empty() ? (cuda_available() ? Device::cuda(0) : Device::cpu()) : Device::parse(dev);
-  po.precision = a["precision"].as<std::string>();
-  po.max_disp = a["max-disp"].as<int64_t>();
-  if (!po.weights.empty()) STEREORT_CHECK(fs::is_regular_file(po.weights), "weights file '{}' does not exist", po.weights);
+  PredictorOptions po = predictor_options(a);
   std::unique_ptr<StereoDataset> data = open_dataset(spec);
   StereoPredictor pred(po);
   double max_disp = double(pred.config().max_disp);

@@ -12,6 +12,7 @@
 #include <iostream>
 
 #include "apps/commands.h"
+#include "apps/predictor_options.h"
 #include "core/check.h"
 #include "core/context.h"
 #include "io/colormap.h"
@@ -111,14 +112,7 @@ int cmd_infer(int argc, char** argv) {
   }
   std::vector<Pair> pairs = collect_pairs(a["left"].as<std::string>(), a["right"].as<std::string>(), a["list"].as<std::string>());
   STEREORT_CHECK(a.count("focal") == a.count("baseline"), "give both --focal and --baseline for a point cloud");
-  PredictorOptions po;
-  po.model = a["model"].as<std::string>();
-  po.weights = a["weights"].as<std::string>();
-  std::string dev = a["device"].as<std::string>();
-  po.device = dev.empty() ? (cuda_available() ? Device::cuda(0) : Device::cpu()) : Device::parse(dev);
-  po.precision = a["precision"].as<std::string>();
-  po.max_disp = a["max-disp"].as<int64_t>();
-  if (!po.weights.empty()) STEREORT_CHECK(fs::is_regular_file(po.weights), "weights file '{}' does not exist", po.weights);
+  PredictorOptions po = predictor_options(a);
   StereoPredictor pred(po);
   std::cerr << "stereort infer: " << pred.config().str() << " on " << po.device.str() << ", " << po.precision << "; "
             << pred.weights_note() << "\n";

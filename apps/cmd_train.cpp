@@ -9,6 +9,7 @@
 #include <set>
 
 #include "apps/commands.h"
+#include "apps/predictor_options.h"
 #include "core/check.h"
 #include "core/context.h"
 #include "train/trainer.h"
@@ -74,8 +75,7 @@ int cmd_train(int argc, char** argv) {
   t.keep = a["keep"].as<int>();
   t.resume = a["resume"].as<std::string>();
   t.seed = a["seed"].as<uint64_t>();
-  std::string dev = a["device"].as<std::string>();
-  t.device = dev.empty() ? (cuda_available() ? Device::cuda(0) : Device::cpu()) : Device::parse(dev);
+  t.device = device_or_default(a["device"].as<std::string>());
   t.precision = a["precision"].as<std::string>();
   if (t.precision.empty()) t.precision = t.device.is_cuda() ? "bf16" : "fp32";
   t.workers = a["workers"].as<int>();
