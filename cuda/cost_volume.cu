@@ -1,6 +1,8 @@
 // cuda/cost_volume.cu — GwcNet volumes on the GPU (definitions in ops/cost_volume.h).
 //
-// Group-wise forward (kernels.md §6 design note). A block owns one row y and a 64-wide x tile of GC groups. It stages
+// Group-wise forward, Cg <= 8: gwc_forward_stream_kernel (see there; every thread streams its outputs four
+// disparities at a time). Cg > 8 (or STEREORT_GWC_TILED=1): the tiled kernel (kernels.md §6 design note): a block
+// owns one row y and a 64-wide x tile of GC groups. It stages
 // L[c, y, x0 : x0+64) and R[c, y, x0-RO : x0+64) — RO = ceil16(D)-1 >= D-1, zero-filled outside [0, W) — in shared
 // memory once per channel chunk (fp32), not once per disparity. Each thread owns 4 consecutive x (one float4 of L)
 // and 16 disparities of one group: per channel it reads 1 float4 of L and 5 float4 of R (the 19 R values its
@@ -18,6 +20,7 @@
 // Concatenation volume: pure copies (forward) and sums over d (backward), one thread per element, coalesced in x.
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <string>
 #include <type_traits>
 
@@ -143,6 +146,97 @@ __global__ void __launch_bounds__(256) gwc_forward_kernel(V* vol, const T* left,
 #pragma unroll
       for (int i = 0; i < kVecX; ++i)
         if (xs + i < p.W) o[i] = from_op<V>(acc[j][i] * p.inv_cg);
+    }
+  }
+}
+
+// Streaming forward for Cg <= 8 (StereoMamba and GwcNet both have Cg = 8). grid (ceil(W/64), H, B * ceil(G/GC)),
+// block GC * 16 threads, dynamic smem GC*Cg*RW floats with sR[u] holding x = x0 - RO + u, RO = ceil4(D).
+// A thread keeps L[c, y, x : x+4) of its group's channels in registers and walks the disparities four at a time:
+// per channel two aligned float4 of R (R[x-d0-4 : x-d0+4)) form an 8-wide window, giving 16 FMAs; the 4 x 4 outputs are stored right away, so stores stream out while the block
+// computes (no 64-register accumulator, higher occupancy than gwc_forward_kernel).
+constexpr int kStreamMaxCg = 8;
+
+template <typename T, typename V>
+__global__ void __launch_bounds__(256) gwc_forward_stream_kernel(V* vol, const T* left, const T* right, GwcParams p) {
+  extern __shared__ float4 smem4[];
+  float* sR = reinterpret_cast<float*>(smem4);  // [GC*Cg][RW]
+  const int gchunks = (p.G + p.GC - 1) / p.GC;
+  const int x0 = blockIdx.x * kTileX;
+  const int64_t y = blockIdx.y, b = blockIdx.z / gchunks;
+  const int g0 = (blockIdx.z % gchunks) * p.GC;
+  const int tx = threadIdx.x % kLanesX, gl = threadIdx.x / kLanesX;
+  const int g = g0 + gl;
+  // stage R rows: element e = row * RW + u, consecutive threads on consecutive u (coalesced); kBatch independent
+  // loads per thread are in flight before their shared-memory stores
+  constexpr int kBatch = 8;
+  const int total = p.GC * p.Cg * p.RW;
+  for (int e0 = 0; e0 < total; e0 += kBatch * int(blockDim.x)) {
+    float v[kBatch];
+#pragma unroll
+    for (int k = 0; k < kBatch; ++k) {
+      const int e = e0 + k * int(blockDim.x) + int(threadIdx.x);
+      const int row = e / p.RW, u = e - row * p.RW;
+      const int gg = g0 + row / p.Cg, c = row - (row / p.Cg) * p.Cg;
+      const int x = x0 - p.RO + u;
+      v[k] = 0.f;
+      if (e < total && gg < p.G && x >= 0 && x < p.W)
+        v[k] = to_op(right[((b * p.C + int64_t(gg) * p.Cg + c) * p.H + y) * p.W + x]);
+    }
+#pragma unroll
+    for (int k = 0; k < kBatch; ++k) {
+      const int e = e0 + k * int(blockDim.x) + int(threadIdx.x);
+      if (e < total) sR[e] = v[k];
+    }
+  }
+  // this thread's L values
+  const int64_t xs = int64_t(x0) + kVecX * tx;
+  float l[kStreamMaxCg][kVecX];
+#pragma unroll
+  for (int c = 0; c < kStreamMaxCg; ++c)
+#pragma unroll
+    for (int i = 0; i < kVecX; ++i) {
+      float v = 0.f;
+      if (c < p.Cg && g < p.G && xs + i < p.W)
+        v = to_op(left[((b * p.C + int64_t(g) * p.Cg + c) * p.H + y) * p.W + xs + i]);
+      l[c][i] = v;
+    }
+  __syncthreads();
+  if (g >= p.G || xs >= p.W) return;
+  const bool vec = p.vec_store && xs + kVecX <= p.W;
+  const float* rbase = sR + gl * p.Cg * p.RW + p.RO + kVecX * tx;  // rbase[k] = R[xs + k]
+  V* obase = vol + (((b * p.G + g) * p.D) * p.H + y) * p.W + xs;  // + d*H*W
+  const int64_t dstride = p.H * p.W;
+  for (int d0 = 0; d0 < p.D; d0 += 4) {
+    float acc[4][kVecX];
+#pragma unroll
+    for (int j = 0; j < 4; ++j)
+#pragma unroll
+      for (int i = 0; i < kVecX; ++i) acc[j][i] = 0.f;
+#pragma unroll
+    for (int c = 0; c < kStreamMaxCg; ++c) {
+      if (c < p.Cg) {
+        const float* rr = rbase + c * p.RW - d0;
+        const float4 a = *reinterpret_cast<const float4*>(rr - 4), q = *reinterpret_cast<const float4*>(rr);
+        const float w[8] = {a.x, a.y, a.z, a.w, q.x, q.y, q.z, q.w};  // w[k] = R[xs - d0 - 4 + k]
+        // out(xs + i, d0 + j) += L[xs + i] R[xs + i - d0 - j] = l[c][i] w[4 + i - j]
+#pragma unroll
+        for (int j = 0; j < 4; ++j)
+#pragma unroll
+          for (int i = 0; i < kVecX; ++i) acc[j][i] = fmaf(l[c][i], w[4 + i - j], acc[j][i]);
+      }
+    }
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      if (d0 + j >= p.D) break;
+      V* o = obase + int64_t(d0 + j) * dstride;
+      if (vec) {
+        store4(o, acc[j][0] * p.inv_cg, acc[j][1] * p.inv_cg, acc[j][2] * p.inv_cg, acc[j][3] * p.inv_cg);
+      } else {
+#pragma unroll
+        for (int i = 0; i < kVecX; ++i)
+          if (xs + i < p.W) o[i] = from_op<V>(acc[j][i] * p.inv_cg);
+      }
     }
   }
 }
@@ -300,6 +394,36 @@ void cost_volume_gwc_forward(const Tensor& vol, const Tensor& left, const Tensor
                              const Context& ctx) {
   if (vol.numel() == 0) return;
   GwcParams p = base_params(left, groups, vol.size(2));
+  const size_t align = vol.dtype() == DType::F32 ? 16 : 8;
+  if (p.Cg <= kStreamMaxCg && std::getenv("STEREORT_GWC_TILED") == nullptr) {
+    p.GC = groups_per_block(p.G, 256 / kLanesX);
+    p.RO = int(round_up(p.D, 4));
+    p.RW = p.RO + kTileX;
+    auto smem_bytes = [&] { return size_t(p.GC) * p.Cg * p.RW * sizeof(float); };
+    while (smem_bytes() > 96 * 1024 && p.GC > 1) p.GC = groups_per_block(p.G, p.GC - 1);
+    if (smem_bytes() > 200 * 1024)
+      STEREORT_THROW("cost_volume_gwc: D = " + std::to_string(p.D) +
+                     " needs more shared memory than the GPU has per block; use D <= 3000");
+    const int64_t gchunks = ceil_div(p.G, p.GC);
+    check_grid(p, gchunks, "cost_volume_gwc");
+    p.vec_store = p.W % kVecX == 0 && reinterpret_cast<uintptr_t>(vol.data_ptr()) % align == 0;
+    const dim3 grid(unsigned(ceil_div(p.W, kTileX)), unsigned(p.H), unsigned(p.B * gchunks));
+    const unsigned threads = unsigned(p.GC * kLanesX);
+    dispatch_cuda_float(left.dtype(), "cost_volume_gwc", [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      auto launch = [&](auto vtag) {
+        using V = typename decltype(vtag)::type;
+        set_smem(reinterpret_cast<const void*>(&gwc_forward_stream_kernel<T, V>), smem_bytes());
+        gwc_forward_stream_kernel<T, V><<<grid, threads, smem_bytes(), stream_of(ctx)>>>(
+            static_cast<V*>(vol.data_ptr()), static_cast<const T*>(left.data_ptr()),
+            static_cast<const T*>(right.data_ptr()), p);
+        STEREORT_LAUNCH_CHECK("gwc_forward_stream_kernel");
+      };
+      if (vol.dtype() == DType::F32) launch(TypeTag<float>{});
+      else launch(TypeTag<T>{});
+    });
+    return;
+  }
   const int chunks = int(ceil_div(p.D, kChunkD));
   p.nDC = std::min(chunks, 256 / kLanesX);
   p.dblocks = int(ceil_div(chunks, p.nDC));
@@ -311,7 +435,6 @@ void cost_volume_gwc_forward(const Tensor& vol, const Tensor& left, const Tensor
   while (smem_bytes() > 96 * 1024 && p.CK > 1) p.CK = (p.CK + 1) / 2;
   const int64_t gchunks = ceil_div(p.G, p.GC);
   check_grid(p, gchunks * p.dblocks, "cost_volume_gwc");
-  const size_t align = vol.dtype() == DType::F32 ? 16 : 8;
   p.vec_store = p.W % kVecX == 0 && reinterpret_cast<uintptr_t>(vol.data_ptr()) % align == 0;
   const dim3 grid(unsigned(ceil_div(p.W, kTileX)), unsigned(p.H), unsigned(p.B * gchunks * p.dblocks));
   const unsigned threads = unsigned(p.GC * p.nDC * kLanesX);

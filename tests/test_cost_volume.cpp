@@ -132,9 +132,11 @@ TEST_CASE("cost_volume_gwc and cost_volume_concat: GPU vs CPU, forward and backw
   STEREORT_REQUIRE_GPU();
   [[maybe_unused]] const Context& ctx = Context::get(gpu());
   struct Case { int64_t B, C, G, H, W, D; };
-  // Cg = 8 (StereoMamba), odd Cg, W not a multiple of the 64-wide tile, D not a multiple of 8, W < D.
+  // Cg = 8 (StereoMamba), odd Cg, W not a multiple of the 64-wide tile, D not a multiple of 8, W < D; Cg <= 8 runs
+  // the streaming kernel, Cg = 24 the tiled one.
   for (Case c : {Case{2, 40, 5, 7, 133, 21}, Case{1, 384, 48, 3, 20, 48}, Case{2, 9, 3, 5, 70, 13},
-                 Case{1, 24, 1, 2, 37, 40}, Case{1, 16, 2, 3, 200, 64}}) {
+                 Case{1, 24, 1, 2, 37, 40}, Case{1, 16, 2, 3, 200, 64}, Case{2, 10, 2, 3, 3, 3} /* Cg 5, D < 4, W < 4 */,
+                 Case{1, 64, 8, 2, 320, 48} /* the bench shape's row, W % 64 == 0 */}) {
     Tensor l = randn_t({c.B, c.C, c.H, c.W}, DType::F32), r = randn_t({c.B, c.C, c.H, c.W}, DType::F32);
     std::string sh = shape_str(l.shape()) + " D=" + std::to_string(c.D) + " G=" + std::to_string(c.G);
     Tensor ref = Tensor::empty({c.B, c.G, c.D, c.H, c.W}, DType::F64);

@@ -2,6 +2,7 @@
 // the trilinear volume with explicit 8-corner weights, then softmax and the weighted sum; both against the official
 // StereoMamba tensors (regression: 12 -> 48 bins; gwc_head: 48 -> 192 bins at 32x80); the unfused autograd path
 // against the fused one and against finite differences; GPU vs CPU.
+#include <cstdlib>
 #include <cmath>
 
 #include "core/check.h"
@@ -146,10 +147,13 @@ TEST_CASE("disparity_regression errors name the op and the shapes") {
 // ---- GPU vs CPU -----------------------------------------------------------------------------------------------------
 TEST_CASE("disparity_regression_fused: GPU vs CPU [gpu]") {
   STEREORT_REQUIRE_GPU();
-  struct Case { int64_t B, D, h, w, OD, H, W; };
-  for (Case c : {Case{2, 48, 9, 13, 192, 36, 52}, Case{1, 12, 5, 7, 48, 20, 28}, Case{2, 7, 5, 6, 23, 17, 19},
-                 Case{1, 48, 33, 41, 192, 130, 161}}) {
-    Tensor cost = mul(randn_t({c.B, c.D, c.h, c.w}, DType::F32), 4.0);
+  struct Case { int64_t B, D, h, w, OD, H, W; double scale; };
+  // exact x4 (the fast kernel: one exp per level), x4 in d and x with a non-x4 height, D = 1 and w = 1, peaked costs
+  // (scale 40: many new maxima and rescales), odd scales and a non-x4 width (the general kernel)
+  for (Case c : {Case{2, 48, 9, 13, 192, 36, 52, 4.0}, Case{1, 12, 5, 7, 48, 20, 28, 4.0},
+                 Case{2, 9, 6, 10, 36, 23, 40, 4.0}, Case{1, 1, 2, 1, 4, 5, 4, 4.0}, Case{2, 17, 5, 9, 68, 20, 36, 40.0},
+                 Case{2, 7, 5, 6, 23, 17, 19, 4.0}, Case{1, 48, 33, 41, 192, 130, 161, 4.0}}) {
+    Tensor cost = mul(randn_t({c.B, c.D, c.h, c.w}, DType::F32), c.scale);
     Tensor ref = Tensor::empty({c.B, c.H, c.W}, DType::F64);
     ref::disparity_regression_fused_forward(ref, cost.to(DType::F64), c.OD);
     std::string sh = shape_str(cost.shape()) + " -> " + std::to_string(c.OD);
@@ -160,6 +164,14 @@ TEST_CASE("disparity_regression_fused: GPU vs CPU [gpu]") {
     expect_rel(disp.cpu(), ref.to(DType::F32), 1e-5, "fused GPU f32 " + sh);
     expect_rel(disparity_regression_fused(cost.cuda().unsqueeze(1), c.OD, c.H, c.W).cpu(), ref.to(DType::F32), 1e-5,
                "fused GPU via the op " + sh);
+    if (c.OD == 4 * c.D && c.W == 4 * c.w) {  // the x4 fast kernel ran: the general kernel agrees
+      Tensor gen = Tensor::empty({c.B, c.H, c.W}, DType::F32, gpu());
+      poison(gen);
+      setenv("STEREORT_REGRESSION_GENERIC", "1", 1);
+      STEREORT_CUDA_PATH(cuda::disparity_regression_fused_forward(gen, cost.cuda(), c.OD, Context::get(gpu())));
+      unsetenv("STEREORT_REGRESSION_GENERIC");
+      expect_rel(disp.cpu(), gen.cpu(), 1e-5, "x4 fast kernel vs the general kernel " + sh);
+    }
     // fused == unfused on the GPU (fp32, <= 1e-5 relative), and the autograd path's gradient vs the CPU's
     Tensor cg = cost.cuda().set_requires_grad();
     Tensor unf = disparity_regression(cg, c.OD, c.H, c.W);
@@ -170,7 +182,11 @@ TEST_CASE("disparity_regression_fused: GPU vs CPU [gpu]") {
     disparity_regression(cc, c.OD, c.H, c.W).backward(gd.to(DType::F64));
     // fp32 softmax Jacobian p (d - disp) g (a difference of ~100 px values) summed by the trilinear adjoint over
     // up to 8x8x8 bins: 1e-4 relative
-    expect_rel(cg.grad().cpu(), cc.grad().to(DType::F32), 1e-5, "unfused GPU gradient " + sh);
+    if (c.D == 1) {  // one level: every bin is equal, the disparity is constant and the gradient is 0 (up to rounding)
+      CHECK(compare(cg.grad().cpu(), Tensor::zeros(cg.grad().shape()), 0, INFINITY).max_abs <= 1e-5);
+    } else {
+      expect_rel(cg.grad().cpu(), cc.grad().to(DType::F32), 1e-5, "unfused GPU gradient " + sh);
+    }
     for (DType dt : {DType::F16, DType::BF16}) {
       Tensor ch = cost.to(dt);
       Tensor refh = Tensor::empty({c.B, c.H, c.W}, DType::F64);

@@ -4,8 +4,8 @@
 //   unfused graph, RAFT-Stereo correlation (256-channel features: GEMM volume + 4-level pyramid) and lookup.
 // Timer: CUDA events around the raw launchers (or the op under NoGradGuard), 5 warm-up calls, median of 50.
 // Floors: bytes that must cross HBM once (inputs read + outputs written) at the measured D2D copy bandwidth; for the
-// fused regression also the exp2 floor (one exp per output bin at 16/clk/SM, kernels.md §10) and for the correlation
-// the fp32 FMA floor (67 TFLOP/s non-tensor).
+// fused regression also the exp2 floors (one exp per output bin at 16/clk/SM, kernels.md §10, and one per level for
+// the x4 kernel) and for the correlation the fp32 FMA floor (67 TFLOP/s non-tensor).
 #include <fmt/format.h>
 
 #include <cmath>
@@ -78,11 +78,14 @@ int main() {
     const std::string shape = "(1,1,48,256,320)->(1,1024,1280)";
     print_row(fmt::format("regression fused {}", dtype_name(dt)), shape, t, rate(bytes, t, bw),
               floor_ms_for(bytes, bw), "HBM: cost + disparity");
-    const double exps = double(4 * D) * double(16 * H * W);  // one exp2 per output bin
-    const double exp_floor_ms = exps / 4.18e12 * 1e3;
-    print_row(fmt::format("regression fused {}", dtype_name(dt)), shape, t,
-              fmt::format("{:.2f} Texp/s", exps / (t.median_ms * 1e-3) / 1e12), exp_floor_ms,
-              "MUFU exp2 (16/clk/SM, 1.98 GHz)");
+    // exp2 floors: one per output bin (the general kernel, and any per-bin formulation) and one per level (the x4
+    // kernel: 48 per pixel)
+    for (int per_bin = 1; per_bin >= 0; --per_bin) {
+      const double exps = double(per_bin ? 4 * D : D) * double(16 * H * W);
+      print_row(fmt::format("regression fused {}", dtype_name(dt)), shape, t,
+                fmt::format("{:.2f} Texp/s", exps / (t.median_ms * 1e-3) / 1e12), exps / 4.18e12 * 1e3,
+                per_bin ? "MUFU: 1 exp2 per bin (16/clk/SM, 1.98 GHz)" : "MUFU: 1 exp2 per level (x4 kernel)");
+    }
     if (dt == DType::F32) {
       Tensor c5 = cost.unsqueeze(1);
       Timing tu = time_cuda_ms([&] { disparity_regression_unfused(c5, 4 * D, 4 * H, 4 * W); }, 2, 10);
