@@ -21,7 +21,8 @@
 //   - Locality: the worst, dres4.conv2.0.1.bias (e_gold 9.9e-3, norm 3.0e-3), has top1 = 1.000: one channel of 64
 //     carries the whole deviation (dres4.conv2.0.1.weight, 0.998, same). A ReLU flip at one element changes one term of
 //     one channel's dbeta_c = sum_i dy_i; the other flagged gradients are upstream of it in the backward (dres4.conv1,
-//     dres3, dres2, dres1, dres0), and dres4.conv3..6, redir*, classif* (downstream of it in the forward) are 2e-6..2e-5.
+//     dres3, dres2, dres1, dres0), and dres4.conv3..6, redir*, classif* (downstream of it in the
+//     forward) are 2e-6..2e-5.
 //   - Finite differences along v (20 unsliced flagged parameters): <ours,v> 220.905, <golden,v> 235.135, gap 14.229.
 //     Smooth side (-v, h 1e-5): D - <ours,v> = -9.3e-4 (6.5e-5 of the gap). Kink side: 12.367 (h 1e-6), 14.037 (h 1e-5)
 //     -> jump 14.2225 = gap to 5e-4, kink at t0 = 1.30e-7 along v. (dres4.conv2.0.1.bias alone: gap 3.9305, jump
@@ -188,7 +189,8 @@ DirCheck directional_check(const Golden& g, const GradMap& ref, const std::vecto
   REQUIRE(n2 > 0);
   for (size_t i = 0; i < dirs.size(); ++i) {
     dirs[i].v = mul(dirs[i].v, 1 / std::sqrt(n2));
-    std::vector<double> v = dirs[i].v.to_vector(), o = ref.at(dc.used[i]).to_vector(), gg = g.get(dc.used[i]).to_vector();
+    std::vector<double> v = dirs[i].v.to_vector(), o = ref.at(dc.used[i]).to_vector();
+    std::vector<double> gg = g.get(dc.used[i]).to_vector();
     for (size_t j = 0; j < v.size(); ++j) {
       dc.d_ours += o[j] * v[j];
       dc.d_gold += gg[j] * v[j];
@@ -227,7 +229,8 @@ std::string fmt_table(const std::vector<Row>& rows, bool gpu) {
   std::ostringstream s;
   char buf[320];
   std::snprintf(buf, sizeof buf, "%-36s %9s %9s %9s %9s %7s %9s %6s %6s %9s%s\n", "gradient", "e_gold",
-                "norm_gold", "e_f32", "e_pert", "amp", "gold/sens", "top1", "numel", "flip/gold", gpu ? "     e_gpu  gpu/gold" : "");
+                "norm_gold", "e_f32", "e_pert", "amp", "gold/sens", "top1", "numel", "flip/gold",
+                gpu ? "     e_gpu  gpu/gold" : "");
   s << buf;
   for (const Row& r : rows) {
     std::snprintf(buf, sizeof buf, "%-36s %9.2e %9.2e %9.2e %9.2e %7.1f %9.0f %6.3f %6lld %9.2e",
@@ -318,7 +321,8 @@ void bn_noise(bool with_gpu) {
           << "): D - <ours,v> = " << dc.smooth_dev << "\n  kink side: D - <ours,v> = " << dc.kink_dev1 << " (h " << kH1
           << "), " << dc.kink_dev2 << " (h " << kH2 << ") -> jump " << dc.jump << " (gap " << dc.gap()
           << "), kink at t0 = " << dc.t0 << "\n  " << flagged.size() << " flagged; times (s): f64 pass "
-          << secs(t0, t1) << ", f32 pass " << secs(t1, t2) << ", perturbed pass " << secs(t2, t3) << ", kink-crossing pass(es) " << secs(t3, t3b)
+          << secs(t0, t1) << ", f32 pass " << secs(t1, t2) << ", perturbed pass " << secs(t2, t3)
+          << ", kink-crossing pass(es) " << secs(t3, t3b)
           << ", finite differences (4 forwards) " << secs(t4, t5));
 
   // (1) Conditioning: one fp32 evaluation of the whole head, and 2^-24 relative noise on every input, parameter and
@@ -370,7 +374,7 @@ void bn_noise(bool with_gpu) {
 
 }  // namespace
 
-TEST_CASE("golden noise: gwc_head train-mode BN gradients — fp32 and 2^-24 sensitivity, ReLU-kink finite differences") {
+TEST_CASE("golden noise: gwc_head train-mode BN gradients — fp32/2^-24 sensitivity, ReLU-kink finite differences") {
   bn_noise(false);
 }
 TEST_CASE("golden noise: gwc_head train-mode BN gradients, plus our fp32 cuDNN run — GPU [gpu]") {
