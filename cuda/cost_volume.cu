@@ -51,15 +51,25 @@ struct GwcParams {
 };
 
 template <typename V>
+using V2 = typename std::conditional<std::is_same<V, __half>::value, __half2, __nv_bfloat162>::type;
+template <typename V>
+__device__ __forceinline__ V2<V> pack2(float a, float b) {
+  if constexpr (std::is_same<V, __half>::value) return __floats2half2_rn(a, b);
+  else return __floats2bfloat162_rn(a, b);
+}
+
+template <typename V>
 __device__ __forceinline__ void store4(V* p, float a, float b, float c, float d) {
   if constexpr (std::is_same<V, float>::value) {
     *reinterpret_cast<float4*>(p) = make_float4(a, b, c, d);
-  } else if constexpr (std::is_same<V, __half>::value) {
-    reinterpret_cast<__half2*>(p)[0] = __floats2half2_rn(a, b);
-    reinterpret_cast<__half2*>(p)[1] = __floats2half2_rn(c, d);
-  } else {
-    reinterpret_cast<__nv_bfloat162*>(p)[0] = __floats2bfloat162_rn(a, b);
-    reinterpret_cast<__nv_bfloat162*>(p)[1] = __floats2bfloat162_rn(c, d);
+  } else {  // one 8-byte store: 16 lanes write a full 128-byte line per instruction (no partial sectors)
+    union {
+      V2<V> h[2];
+      uint2 u;
+    } pk;
+    pk.h[0] = pack2<V>(a, b);
+    pk.h[1] = pack2<V>(c, d);
+    *reinterpret_cast<uint2*>(p) = pk.u;
   }
 }
 

@@ -2,16 +2,18 @@
 # scripts/gpu_check.sh — the GPU machine's check: configure Release for sm_90, build with -j16, run every test
 # (GPU ones included), run every benchmark program, write logs under $OUT and print a summary.
 #   Expects the stb headers in .stb/ and the golden tensors in .golden/ (both git-ignored; the device call carries
-#   them). Usage: bash scripts/gpu_check.sh [--no-bench] [--tests PATTERN] [--bench PATTERN]
+#   them). Usage: bash scripts/gpu_check.sh [--no-bench] [--no-model-bench] [--no-tests] [--tests SRCPATTERN]
+#   [--tc CASEPATTERN] [--bench REGEX]
 set -uo pipefail
 OUT=${OUT:-/tmp/stereort-gpu-out}
 mkdir -p "$OUT"
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-bench=1; tests_filter=""; tc_filter=""; bench_filter="."; model_bench=1
+run_tests=1; bench=1; tests_filter=""; tc_filter=""; bench_filter="."; model_bench=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --no-bench) bench=0; model_bench=0 ;;
+    --no-tests) run_tests=0 ;;
     --no-model-bench) model_bench=0 ;;
     --tests) tests_filter="$2"; shift ;;
     --tc) tc_filter="$2"; shift ;;
@@ -31,15 +33,24 @@ echo "build: $(( $(date +%s) - start )) s"
 ./$B/stereort info | tee "$OUT/info.log"
 nvidia-smi --query-gpu=name,memory.total,clocks.sm,clocks.max.sm --format=csv >>"$OUT/info.log" 2>&1
 
-targs=()
-[ -n "$tests_filter" ] && targs=(--source-file="$tests_filter")
-[ -n "$tc_filter" ] && targs+=(-tc="$tc_filter")
-t0=$(date +%s)
-./$B/tests/stereort_tests "${targs[@]}" --no-intro >"$OUT/tests.log" 2>&1
-trc=$?
-echo "tests: rc=$trc, $(( $(date +%s) - t0 )) s"
-grep -E "ERROR|FATAL|threw|test cases:|assertions:" "$OUT/tests.log" | head -60
-echo "GPU tests skipped: $(grep -c 'skipped: no CUDA device' "$OUT/tests.log")"
+trc=0
+if [ $run_tests -eq 1 ]; then
+  targs=()
+  [ -n "$tests_filter" ] && targs=(--source-file="$tests_filter")
+  [ -n "$tc_filter" ] && targs+=(-tc="$tc_filter")
+  t0=$(date +%s)
+  ./$B/tests/stereort_tests "${targs[@]}" --no-intro >"$OUT/tests.log" 2>&1
+  trc=$?
+  echo "tests: rc=$trc, $(( $(date +%s) - t0 )) s"
+  grep -E "ERROR|FATAL|threw|test cases:|assertions:" "$OUT/tests.log" | head -60
+  echo "GPU tests skipped: $(grep -c 'skipped: no CUDA device' "$OUT/tests.log")"
+  if [ -z "$tests_filter$tc_filter" ]; then  # the CLI test (CTest cli_infer): stereort infer end to end
+    (cd $B && ctest -R cli_infer --output-on-failure) >"$OUT/cli.log" 2>&1
+    crc=$?
+    echo "cli_infer (CTest): rc=$crc, $(grep -E 'tests passed|tests failed' "$OUT/cli.log")"
+    [ $crc -ne 0 ] && trc=$crc
+  fi
+fi
 
 if [ $bench -eq 1 ]; then
   : >"$OUT/bench.log"

@@ -167,12 +167,11 @@ static void golden_gwc_head(Device dev, DType dt) {
     dot_loss(og).backward();
     check_golden(l.grad(), g.get("grad.in.left"), kGrad, "grad.in.left", true);
     check_golden(r.grad(), g.get("grad.in.right"), kGrad, "grad.in.right", true);
-    // Train-mode parameter gradients: the README's 1e-3 holds for all but a few BatchNorm biases/weights deep in the
-    // hourglasses (up to ~1e-2). Those are sums over the batch in which the train-mode BN's mean subtraction cancels
-    // almost everything, and the golden comes from fp32 cuDNN (Winograd/FFT-class algorithms, fp32 accumulators):
-    // our float64 forward, eval-mode gradients (1e-6) and running stats (1e-7) agree far below the bar, and the
-    // train-mode input gradients agree to 1.3e-4. Bound: 1e-2, still far below the O(1) error of a wrong backward.
-    // The GPU golden test measures the fp32 noise of these sums directly.
+    // Train-mode parameter gradients: the README's 1e-3 holds for all but ~23 (BatchNorm biases/weights of dres0..dres4,
+    // up to 9.9e-3). tests/test_golden_bn_noise.cpp shows why: the golden's fp32 forward put ONE ReLU pre-activation
+    // (after dres4.conv2's train-mode BN, 1.3e-7 from zero) on the other side of the kink, the README's own caveat.
+    // Our gradient equals the one-sided finite difference on our side, the golden equals the other side's, and a
+    // float64 run nudged across the kink matches the golden to <= 1.1e-4 everywhere. Bound here: 1e-2.
     int n = check_param_grads(g, m, "grad.param.", "", 1e-2, true);
     CHECK(n > 50);
   }
