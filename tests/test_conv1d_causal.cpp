@@ -110,7 +110,9 @@ TEST_CASE("causal_conv1d: CUDA forward and backward match the CPU (odd shapes, e
     }
     yg.backward(dy.to(c.dt).to(gpu()));
     yr.backward(dy.to(c.dt).to(DType::F64));
-    expect_close(xg.grad().cpu().to(DType::F64), xr.grad(), tol, tol * 0.1, "cuda dx");
+    // dx sums K products of O(1) values through silu': elements that cancel to ~1e-2 keep the O(1) terms' fp32
+    // rounding (an H100 run saw 1.2e-6 absolute at |dx| = 0.011), so the absolute part is tol / 2 (5e-6 for f32).
+    expect_close(xg.grad().cpu().to(DType::F64), xr.grad(), tol, tol * 0.5, "cuda dx");
     // dw, dbias sum over B*L steps in another order than the CPU: normwise bound.
     expect_rel(wg.grad().cpu().to(DType::F64), wr.grad(), tol, "cuda dw");
     if (c.bias) expect_rel(bg.grad().cpu().to(DType::F64), br.grad(), tol, "cuda dbias");
