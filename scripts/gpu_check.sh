@@ -58,6 +58,7 @@ if [ $run_tests -eq 1 ]; then
          END { printf "[all files] test cases: %d | %d passed | %d failed\n", p + f, p, f }' "$OUT"/tests/*.log
     awk '/assertions:/ {for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i }}
          END { printf "[all files] assertions: %d | %d passed | %d failed\n", p + f, p, f }' "$OUT"/tests/*.log
+    rm -rf "$OUT/tests"  # everything is in tests.log
   fi
   echo "tests: rc=$trc, $(( $(date +%s) - t0 )) s"
   grep -E "ERROR|FATAL|threw" "$OUT/tests.log" | head -40
