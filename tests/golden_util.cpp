@@ -4,6 +4,8 @@
 #include <cmath>
 
 #include "core/check.h"
+#include "ops/elementwise.h"
+#include "ops/reduce.h"
 #include "ops/shape_ops.h"
 
 namespace stereort {
@@ -43,6 +45,15 @@ void check_golden(const Tensor& a, const Tensor& g, double tol, const std::strin
   MESSAGE(name << ": err " << e.max_rel << " (norm " << e.norm_rel << ")");
   if (allow_kinks) CHECK((e.max_rel <= tol || e.norm_rel <= tol));
   else CHECK(e.max_rel <= tol);
+}
+
+Tensor dot_loss(const std::vector<std::pair<Tensor, Tensor>>& outs) {
+  Tensor l;
+  for (auto& og : outs) {
+    Tensor t = sum(mul(og.first, og.second));
+    l = l.defined() ? add(l, t) : t;
+  }
+  return l;
 }
 
 int check_param_grads(const Golden& g, const Module& m, const std::string& grad_prefix, const std::string& file_prefix,

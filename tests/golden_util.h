@@ -4,6 +4,8 @@
 #pragma once
 #include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "io/safetensors.h"
 #include "models/module.h"
@@ -35,6 +37,9 @@ inline Tensor stereo_golden_tensor(const std::string& path, const std::string& n
 void check_golden(const Tensor& a, const Tensor& g, double tol, const std::string& name, bool allow_kinks = false);
 // Compare every grad.param.<k> (sliced by gidx.param.<k> when present) with the module's parameter gradients.
 // `file_prefix` is prepended to module keys to form the file keys. Returns the number compared.
+// loss = sum_k sum(out_k * gout_k), as the golden gradients were made (so d loss / d out_k = gout_k).
+Tensor dot_loss(const std::vector<std::pair<Tensor, Tensor>>& outs);
+
 int check_param_grads(const Golden& g, const Module& m, const std::string& grad_prefix, const std::string& file_prefix,
                       double tol, bool allow_kinks = false);
 

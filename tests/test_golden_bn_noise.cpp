@@ -56,15 +56,6 @@ constexpr double kGradTol = 1e-3;                          // README bar for gra
 
 using GradMap = std::map<std::string, Tensor>;  // "grad.param.<k>" / "grad.in.<n>" -> CPU F64, sliced like the golden
 
-Tensor dot_loss(const std::vector<std::pair<Tensor, Tensor>>& outs) {
-  Tensor l;
-  for (auto& og : outs) {
-    Tensor t = sum(mul(og.first, og.second));
-    l = l.defined() ? add(l, t) : t;
-  }
-  return l;
-}
-
 // x -> x * (1 + rel u), u ~ U[-1, 1], independently per element and tensor; identity when rel == 0. seed 0 draws
 // fresh seeds (test_util's counter); a fixed seed makes the whole pass reproducible (tensor k uses seed * 4096 + k).
 struct Noise {

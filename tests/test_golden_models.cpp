@@ -15,16 +15,6 @@ using namespace stereort::test;
 namespace {
 constexpr double kFwd = 1e-4, kGrad = 1e-3;
 
-// loss = sum_k sum(out_k * gout_k), as the golden gradients were made.
-Tensor dot_loss(const std::vector<std::pair<Tensor, Tensor>>& outs) {
-  Tensor l;
-  for (auto& og : outs) {
-    Tensor t = sum(mul(og.first, og.second));
-    l = l.defined() ? add(l, t) : t;
-  }
-  return l;
-}
-
 struct PatchEmbedDown : Module {
   VssPatchEmbed patch_embed{3, 96, 4};
   VssDownsample downsample{96, 192};
