@@ -45,7 +45,30 @@ __device__ __forceinline__ float exp2_approx(float x) {
   asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
   return y;
 }
-__device__ __forceinline__ float softplus_f(float x) { return x <= 20.f ? log1pf(expf(x)) : x; }
+__device__ __forceinline__ float lg2_approx(float x) {
+  float y;
+  asm("lg2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+// softplus(x) = log1p(e^x) for x <= 20, x above. e = 2^(x log2 e) on MUFU; log1p(e) by its series to e^10 for e < 1/4
+// (truncation < 4^-9/10 = 4e-7 relative), lg2(1 + e) ln 2 on MUFU above (the result is >= log 1.25, so MUFU's ~2^-22
+// absolute error is < 1e-6 relative). A third of the instructions of log1pf(expf(x)); forward and backward share it.
+__device__ __forceinline__ float softplus_f(float x) {
+  if (x > 20.f) return x;
+  const float e = exp2_approx(x * kLog2e);
+  if (e >= 0.25f) return lg2_approx(1.f + e) * 0.6931471805599453f;
+  float q = -0.1f;
+  q = fmaf(q, e, 1.f / 9.f);
+  q = fmaf(q, e, -0.125f);
+  q = fmaf(q, e, 1.f / 7.f);
+  q = fmaf(q, e, -1.f / 6.f);
+  q = fmaf(q, e, 0.2f);
+  q = fmaf(q, e, -0.25f);
+  q = fmaf(q, e, 1.f / 3.f);
+  q = fmaf(q, e, -0.5f);
+  q = fmaf(q, e, 1.f);
+  return e * q;
+}
 __device__ __forceinline__ float sigmoid_f(float x) { return 1.f / (1.f + expf(-x)); }
 
 // ---- addressing ------------------------------------------------------------------------------------------------------
@@ -198,10 +221,39 @@ __device__ __forceinline__ void cp_async16(void* smem, const void* gmem, bool va
   int n = valid ? 16 : 0;  // 0: zero-fill, nothing read
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem), "r"(n));
 }
+__device__ __forceinline__ void cp_async16_u32(unsigned smem, const void* gmem, bool valid) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem), "l"(gmem), "r"(valid ? 16 : 0));
+}
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 template <int N>
 __device__ __forceinline__ void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+
+// mbarriers (sm_80+ arrive/test, sm_90 try_wait) by shared-memory address: the warp-chain forward's B/C ring
+// (selective_scan_fwd.cu).
+__device__ __forceinline__ unsigned smem_u32(const void* p) { return unsigned(__cvta_generic_to_shared(p)); }
+__device__ __forceinline__ void mbar_init(unsigned bar, unsigned count) {
+  asm volatile("mbarrier.init.shared.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(unsigned bar) {
+  asm volatile("{\n .reg .b64 st;\n mbarrier.arrive.shared.b64 st, [%0];\n}\n" ::"r"(bar) : "memory");
+}
+// Arrives once all of this thread's earlier cp.async copies have landed (the count includes this arrival).
+__device__ __forceinline__ void mbar_arrive_cp_async(unsigned bar) {
+  asm volatile("cp.async.mbarrier.arrive.noinc.shared.b64 [%0];\n" ::"r"(bar) : "memory");
+}
+__device__ __forceinline__ void mbar_wait(unsigned bar, unsigned parity) {
+  unsigned ok = 0;
+  do {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("{\n .reg .pred q;\n mbarrier.try_wait.parity.shared.b64 q, [%1], %2;\n selp.u32 %0, 1, 0, q;\n}\n"
+                 : "=r"(ok) : "r"(bar), "r"(parity) : "memory");
+#else
+    asm volatile("{\n .reg .pred q;\n mbarrier.test_wait.parity.shared.b64 q, [%1], %2;\n selp.u32 %0, 1, 0, q;\n}\n"
+                 : "=r"(ok) : "r"(bar), "r"(parity) : "memory");
+#endif
+  } while (!ok);
 }
 
 // Stage memory [mb, mb + kChunk) of `row` (zeros outside [0, L)) into buf, kChunk = kThreads * kItems, copied by the

@@ -79,8 +79,8 @@ void bench_shape(const Shape2d& s, DType dt) {
   const double fwd_bytes = double(B) * D * L * (2 * es + 4) + 2.0 * B * K * N * L * es;
   const double fwd_floor = std::max(fwd_bytes / bw, updates / er) * 1e3;
   const std::string fwd_basis = fwd_bytes / bw > updates / er ? "HBM" : "exp";
-  const int fwd_default = (Di % 2 == 0) ? 2 : 1;
-  for (int v = 1; v <= 4; ++v) {
+  const int fwd_default = Di % 12 == 0 ? 5 : Di % 6 == 0 ? 6 : Di % 4 == 0 ? 7 : Di % 2 == 0 ? 2 : 1;
+  for (int v = 1; v <= 7; ++v) {
     SelectiveScanParams q = p;
     q.tune = v;
     Timing t = time_cuda_ms([&] { cuda::selective_scan_fwd(q, ctx); }, 3, 20);
@@ -102,7 +102,7 @@ void bench_shape(const Shape2d& s, DType dt) {
   const double bwd_bytes = double(B) * D * L * (4 * es + 4) + 2.0 * B * K * N * L * (es + 4);
   const double bwd_floor = std::max(bwd_bytes / bw, updates / er) * 1e3;
   const std::string bwd_basis = bwd_bytes / bw > updates / er ? "HBM" : "exp";
-  const int bwd_default = Di % 4 == 0 ? 3 : Di % 2 == 0 ? 2 : 1;
+  const int bwd_default = Di % 2 == 0 ? 2 : 1;
   for (int v = 1; v <= 3; ++v) {
     SelectiveScanParams q = p;
     q.tune = v;
