@@ -420,11 +420,22 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) selective_scan_fwd_wa
     fwd_warp_body<T, kWarps, kItems, kStages, kDepth, false>(p, rs);
 }
 
+// Shared memory of the warp-chain kernel: B/C ring, u/delta staging, barriers, (A, carry) per channel and state.
+template <typename T, int kWarps, int kItems, int kStages>
+size_t fwd_warp_smem(int64_t dstate) {
+  using S = Staging<T, kItems>;
+  return size_t(kStages + kWarps) * 2 * 32 * S::kStride * sizeof(T) + 2 * kStages * sizeof(uint64_t) +
+         size_t(kWarps) * size_t(dstate) * sizeof(float2);
+}
+constexpr size_t kMaxBlockSmem = 227 * 1024;  // sm_90 opt-in limit per block
+
 template <typename T, int kWarps, int kItems, int kStages, int kDepth, int kMinBlocks>
 void launch_fwd_warp(const SelectiveScanParams& p, const Context& ctx) {
-  using S = Staging<T, kItems>;
-  const size_t smem = size_t(kStages + kWarps) * 2 * 32 * S::kStride * sizeof(T) + 2 * kStages * sizeof(uint64_t) +
-                      size_t(kWarps) * p.dstate * sizeof(float2);
+  const size_t smem = fwd_warp_smem<T, kWarps, kItems, kStages>(p.dstate);
+  if (smem > kMaxBlockSmem)
+    throw_error(__FILE__, __LINE__, "selective_scan_fwd",
+                "selective_scan: the warp-chain variant needs " + std::to_string(smem) + " bytes of shared memory for N = " +
+                    std::to_string(p.dstate) + " (limit 232448); use tune 1-4");
   auto kernel = selective_scan_fwd_warp_kernel<T, kWarps, kItems, kStages, kDepth, kMinBlocks>;
   if (smem > 48 * 1024)
     STEREORT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
@@ -446,8 +457,14 @@ void dispatch_fwd(const SelectiveScanParams& p, const Context& ctx) {
   const int64_t per_group = p.dim / p.groups;
   const bool pairs = per_group % 2 == 0;
   if (sh.threads == 128) {
-    const int v = p.tune ? p.tune : per_group % 12 == 0 ? 5 : per_group % 6 == 0 ? 6 : per_group % 4 == 0 ? 7
-                                    : pairs ? 2 : 1;
+    // The warp-chain block keeps (A, carry) of all N states per channel: for very large N it no longer fits.
+    const bool warp_fits = fwd_warp_smem<T, 12, 16, 8>(p.dstate) <= kMaxBlockSmem;
+    const int v = p.tune                            ? p.tune
+                  : warp_fits && per_group % 12 == 0 ? 5
+                  : warp_fits && per_group % 6 == 0  ? 6
+                  : warp_fits && per_group % 4 == 0  ? 7
+                  : pairs                            ? 2
+                                                     : 1;
     const int need = v == 5 ? 12 : v == 6 ? 6 : v == 7 ? 4 : (v >= 2 && v <= 4) ? 2 : 1;
     if (per_group % need != 0)
       throw_error(__FILE__, __LINE__, "selective_scan_fwd",
