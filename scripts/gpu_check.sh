@@ -3,13 +3,13 @@
 # (GPU ones included), run every benchmark program, write logs under $OUT and print a summary.
 #   Expects the stb headers in .stb/ and the golden tensors in .golden/ (both git-ignored; the device call carries
 #   them). Usage: bash scripts/gpu_check.sh [--no-bench] [--no-model-bench] [--no-tests] [--tests SRCPATTERN]
-#   [--tc CASEPATTERN] [--bench REGEX]
+#   [--tc CASEPATTERN] [--bench REGEX] [--targets "T1 T2"]   (--targets: build only these CMake targets)
 set -uo pipefail
 OUT=${OUT:-/tmp/stereort-gpu-out}
 mkdir -p "$OUT"
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-run_tests=1; bench=1; tests_filter=""; tc_filter=""; bench_filter="."; model_bench=1
+run_tests=1; bench=1; tests_filter=""; tc_filter=""; bench_filter="."; model_bench=1; targets=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --no-bench) bench=0; model_bench=0 ;;
@@ -18,6 +18,7 @@ while [ $# -gt 0 ]; do
     --tests) tests_filter="$2"; shift ;;
     --tc) tc_filter="$2"; shift ;;
     --bench) bench_filter="$2"; shift ;;
+    --targets) targets="$2"; shift ;;
   esac
   shift
 done
@@ -26,7 +27,9 @@ start=$(date +%s)
 cmake -S . -B $B -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 -DSTEREORT_CUDA=ON \
   -DSTEREORT_STB_DIR="$root/.stb" -DSTEREORT_GOLDEN_DIR="$root/.golden" >"$OUT/build.log" 2>&1 || {
   echo "configure FAILED"; tail -30 "$OUT/build.log"; exit 1; }
-if ! cmake --build $B -j16 >>"$OUT/build.log" 2>&1; then
+targs_build=()
+[ -n "$targets" ] && targs_build=(--target $targets)
+if ! cmake --build $B -j16 "${targs_build[@]}" >>"$OUT/build.log" 2>&1; then
   echo "build FAILED"; grep -E "error|Error" "$OUT/build.log" | head -40; exit 1
 fi
 echo "build: $(( $(date +%s) - start )) s"
