@@ -17,6 +17,8 @@
 //   Padded positions (ragged last chunk): dt = u = dy = 0, so (a, b) = (1, 0) and nothing flows from them.
 //   Syncs per (chunk, state): two (after the forward pass 1: stage + forward aggregates; after the reverse pass 1),
 //   plus one for the row-group reduction when kGroups > 1.
+#include <string>
+
 #include "cuda/selective_scan_common.cuh"
 
 namespace stereort {
@@ -163,7 +165,10 @@ __global__ void __launch_bounds__(kThreads * kGroups, kMinBlocks) selective_scan
         dD_acc[r] = fmaf(dy[r][i], uv[r][i], dD_acc[r]);
       }
     }
-    const float* carry_row = c > 0 ? p.carries + ((rs.b * p.dim + rs.d0) * p.n_carries + (c - 1)) * p.dstate : nullptr;
+    // The state entering chunk c: carry slot (c * kChunk / stride - 1); the stride may be shorter than this chunk.
+    const float* carry_row =
+        c > 0 ? p.carries + ((rs.b * p.dim + rs.d0) * p.n_carries + (int64_t(c) * kChunk / p.carry_stride - 1)) * p.dstate
+              : nullptr;
     for (int n = 0; n < N; ++n) {
       const int it = cc * N + n;
       const int buf = int(it & 1);
@@ -334,6 +339,294 @@ void launch_bwd(const SelectiveScanParams& p, const Context& ctx) {
   STEREORT_LAUNCH_CHECK("selective_scan_bwd_kernel");
 }
 
+// ---- the warp-chain backward (UNVALIDATED on a GPU: written on a GPU-less machine; tune 4-6, not the default) ------
+// The forward's warp-chain structure (selective_scan_fwd.cu) applied to kernels.md §1.3: a warp owns one channel and
+// walks the chunks (32 lanes x kItems) in REVERSE; the block's kWarps channels of one group share B/C through the
+// same mbarrier ring, and their dB/dC contributions meet in a per-slot shared accumulator (shared-memory atomics, in
+// memory order) that the producer adds to global memory (float4 atomics) when it recycles the slot, so dB/dC take one
+// global atomic per element per block per state. Per (chunk, state):
+//   forward:  a_i = exp2(dt_i A log2 e), b_i = dt_i u_i B_i; lane fold + warp scan seeded with the saved carry (the
+//             state at the end of the previous chunk; the carry stride is this chunk, 256) -> ah_i = a_i h_{i-1};
+//   adjoint:  g_i = C_i dy_i + a_{i+1} g_{i+1}. A lane maps X (= a g of the first item right of it) to
+//             X' = P X + Q with P = prod a_i (the forward aggregate's decay, exp2 of the summed dt) and Q = a_0 q,
+//             q = the right-to-left fold of C dy; a reverse warp scan seeded with the chunk's X (shared memory, written
+//             by lane 0 for the chunk on the left) gives each lane its X;
+//   gradients: du += g dt B, ddt' += g (B u + A ah), dA += g dt ah (warp sum), dB += g dt u, dC += dy (ah + b).
+template <typename T, int kWarps, int kItems, int kStages, int kDepth, bool kRev>
+__device__ __forceinline__ void bwd_warp_body(const SelectiveScanParams& p, const RowSet& rs) {
+  constexpr int kThreads = kWarps * 32, kChunk = 32 * kItems;
+  using S = Staging<T, kItems>;
+  constexpr int kBuf = 32 * S::kStride, kGran = kChunk / S::kGran;
+  constexpr int kPer = (2 * kGran + kThreads - 1) / kThreads;
+  constexpr unsigned kSlotBytes = 2 * kBuf * sizeof(T);
+  static_assert(kStages >= 2 * kDepth && (kStages & (kStages - 1)) == 0, "a slot is refilled after all warps used it");
+  extern __shared__ __align__(16) unsigned char smem[];
+  T* sBC = reinterpret_cast<T*>(smem);                                         // [kStages][2][kBuf]   B, C
+  float* sAcc = reinterpret_cast<float*>(sBC + kStages * 2 * kBuf);            // [kStages][2][kChunk] dB, dC
+  uint64_t* bars = reinterpret_cast<uint64_t*>(sAcc + kStages * 2 * kChunk);   // full[kStages], empty[kStages]
+  float4* sW = reinterpret_cast<float4*>(bars + 2 * kStages);                  // [kWarps][N] (A, A log2 e, X, dA)
+  const unsigned sBC_u = smem_u32(sBC), full_u = smem_u32(bars), empty_u = full_u + 8 * kStages;
+
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int L = int(p.seqlen), N = int(p.dstate);
+  const int64_t d = rs.d0 + warp;
+  const bool dout_f32 = p.out_dtype == DType::F32, has_z = p.z.ptr[rs.k] != nullptr;
+  auto row_of = [&](const ScanOperand& o) { return operand_row<T>(o, rs, rs.dl0 + warp, 0); };
+  const char* dout_row = static_cast<const char*>(p.dout.ptr[rs.k]) +
+                         (rs.b * p.dout.batch[rs.k] + (rs.dl0 + warp) * p.dout.row[rs.k]) * (dout_f32 ? 4 : int64_t(sizeof(T)));
+  const T* B_row0 = operand_row<T>(p.B, rs, 0, rs.gl);
+  const T* C_row0 = operand_row<T>(p.C, rs, 0, rs.gl);
+  float* dB_row0 = operand_row<float>(p.dB, rs, 0, rs.gl);
+  float* dC_row0 = operand_row<float>(p.dC, rs, 0, rs.gl);
+  const int64_t B_n = p.B.row[rs.k], C_n = p.C.row[rs.k], dB_n = p.dB.row[rs.k], dC_n = p.dC.row[rs.k];
+  const bool bc_vec = S::kVec && vec_ok<T, kItems>(B_row0, L) && (B_n * int64_t(sizeof(T))) % 16 == 0 &&
+                      vec_ok<T, kItems>(C_row0, L) && (C_n * int64_t(sizeof(T))) % 16 == 0;
+  const bool acc_vec = L % 4 == 0 && reinterpret_cast<uintptr_t>(dB_row0) % 16 == 0 && (dB_n * 4) % 16 == 0 &&
+                       reinterpret_cast<uintptr_t>(dC_row0) % 16 == 0 && (dC_n * 4) % 16 == 0;
+
+  for (int i = tid; i < kWarps * N; i += kThreads) {
+    const float A = p.A[rs.d0 * p.dstate + i];
+    sW[i] = make_float4(A, A * kLog2e, 0.f, 0.f);
+  }
+  for (int i = tid; i < kStages * 2 * kChunk; i += kThreads) sAcc[i] = 0.f;
+  if (tid == 0) {
+    for (int s = 0; s < kStages; ++s) {
+      mbar_init(full_u + 8 * s, 2 * kThreads);  // per thread: a plain arrive (zeroed sums) + the copies' arrive
+      mbar_init(empty_u + 8 * s, kWarps);
+    }
+  }
+  __syncthreads();
+
+  const int n_chunks = (L + kChunk - 1) / kChunk, total = n_chunks * N;
+  auto mem_base = [&](int c) { return kRev ? L - (c + 1) * kChunk : c * kChunk; };
+  // Add slot s's sums (iteration = chunk c, state n) into dB/dC and zero them (this thread's float4 granules).
+  auto flush = [&](int s, int c, int n) {
+    const int mb = mem_base(c);
+    float* acc = sAcc + s * 2 * kChunk;
+    for (int q = tid; q < kChunk / 2; q += kThreads) {  // 2 * kChunk / 4 granules
+      const int which = q >= kChunk / 4, e = (q - which * (kChunk / 4)) * 4, m = mb + e;
+      float4* src = reinterpret_cast<float4*>(acc + which * kChunk + e);
+      const float4 v = *src;
+      *src = make_float4(0.f, 0.f, 0.f, 0.f);
+      float* dst = which ? dC_row0 + n * dC_n : dB_row0 + n * dB_n;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+      if (acc_vec && m >= 0 && m + 4 <= L) {
+        atomicAdd(reinterpret_cast<float4*>(dst + m), v);
+        continue;
+      }
+#endif
+      const float vv[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+      for (int k = 0; k < 4; ++k)
+        if (m + k >= 0 && m + k < L) atomicAdd(dst + m + k, vv[k]);
+    }
+  };
+  // Producer: iteration pj = (reverse chunk index pcc, state pn); recycling a slot first flushes its previous sums.
+  int pj = 0, pcc = 0, pn = 0, fcc = 0, fn = 0;
+  auto produce = [&]() {
+    if (pj >= total) return;
+    const int s = pj & (kStages - 1);
+    if (pj >= kStages) {
+      mbar_wait(empty_u + 8 * s, unsigned((pj / kStages - 1) & 1));
+      flush(s, n_chunks - 1 - fcc, fn);
+      if (++fn == N) {
+        fn = 0;
+        ++fcc;
+      }
+    }
+    const int mb = mem_base(n_chunks - 1 - pcc);
+    mbar_arrive(full_u + 8 * s);  // release: the zeroed sums
+    if (bc_vec) {
+      const T* Bn = B_row0 + pn * B_n + mb;
+      const T* Cn = C_row0 + pn * C_n + mb;
+#pragma unroll
+      for (int k = 0; k < kPer; ++k) {
+        const int q = tid + k * kThreads;
+        if (kPer * kThreads == 2 * kGran || q < 2 * kGran) {
+          const int which = q >= kGran, e = (q - which * kGran) * S::kGran, m = mb + e;
+          const bool valid = m >= 0 && m < L;
+          cp_async16_u32(sBC_u + s * kSlotBytes + (which * kBuf + (e / kItems) * S::kStride + e % kItems) * sizeof(T),
+                         valid ? (which ? Cn : Bn) + e : B_row0, valid);
+        }
+      }
+      mbar_arrive_cp_async(full_u + 8 * s);
+    } else {
+      T* slot = sBC + s * 2 * kBuf;
+      for (int q = tid; q < 2 * kChunk; q += kThreads) {
+        const int which = q >= kChunk, e = which ? q - kChunk : q, m = mb + e;
+        const T* row = which ? C_row0 + pn * C_n : B_row0 + pn * B_n;
+        slot[which * kBuf + (e / kItems) * S::kStride + e % kItems] = (m >= 0 && m < L) ? row[m] : from_op<T>(0.f);
+      }
+      mbar_arrive(full_u + 8 * s);
+    }
+    ++pj;
+    if (++pn == N) {
+      pn = 0;
+      ++pcc;
+    }
+  };
+  for (int j = 0; j < kDepth; ++j) produce();
+
+  const float bias = p.delta_bias ? p.delta_bias[d] : 0.f, Dv = p.Dskip ? p.Dskip[d] : 0.f;
+  float4* w4 = sW + warp * N;
+  float dD_acc = 0.f, dbias_acc = 0.f;
+  float dt[kItems], uv[kItems], dtu[kItems], dy[kItems], du[kItems], ddt[kItems];
+  for (int cc = 0; cc < n_chunks; ++cc) {
+    const int c = n_chunks - 1 - cc, s0 = c * kChunk + lane * kItems;
+    float sdt = 0.f;
+    {
+      const T* ur = row_of(p.u);
+      const T* dr = row_of(p.delta);
+      load_items<T, kItems>(ur, L, s0, kRev, vec_ok<T, kItems>(ur, L), uv, 0.f);
+      load_items<T, kItems>(dr, L, s0, kRev, vec_ok<T, kItems>(dr, L), dt, 0.f);
+      if (dout_f32) {
+        const float* o = reinterpret_cast<const float*>(dout_row);
+        load_items<float, kItems>(o, L, s0, kRev, vec_ok<float, kItems>(o, L), dy, 0.f);
+      } else {
+        const T* o = reinterpret_cast<const T*>(dout_row);
+        load_items<T, kItems>(o, L, s0, kRev, vec_ok<T, kItems>(o, L), dy, 0.f);
+      }
+      if (has_z) {  // dz = dout y sigma(z) (1 + z (1 - sigma(z))); dy = dout silu(z)
+        const T* zr = row_of(p.z);
+        T* dzr = operand_row<T>(p.dz, rs, rs.dl0 + warp, 0);
+        const float* yr = operand_row<float>(p.y, rs, rs.dl0 + warp, 0);
+        float zv[kItems], yv[kItems], dz[kItems];
+        load_items<T, kItems>(zr, L, s0, kRev, vec_ok<T, kItems>(zr, L), zv, 0.f);
+        load_items<float, kItems>(yr, L, s0, kRev, vec_ok<float, kItems>(yr, L), yv, 0.f);
+#pragma unroll
+        for (int i = 0; i < kItems; ++i) {
+          const float sg = sigmoid_f(zv[i]);
+          dz[i] = dy[i] * yv[i] * sg * (1.f + zv[i] * (1.f - sg));
+          dy[i] *= zv[i] * sg;
+        }
+        store_items<T, kItems>(dzr, L, s0, kRev, vec_ok<T, kItems>(dzr, L), dz);
+      }
+#pragma unroll
+      for (int i = 0; i < kItems; ++i) {
+        const float x = dt[i] + bias;
+        dt[i] = s0 + i < L ? (p.softplus ? softplus_f(x) : x) : 0.f;
+        sdt += dt[i];
+        dtu[i] = dt[i] * uv[i];
+        du[i] = Dv * dy[i];
+        ddt[i] = 0.f;
+        dD_acc = fmaf(dy[i], uv[i], dD_acc);
+      }
+    }
+    const float* carry_row = c > 0 ? p.carries + ((rs.b * p.dim + d) * p.n_carries + (c - 1)) * p.dstate : nullptr;
+    for (int n = 0; n < N; ++n) {
+      const int it = cc * N + n, s = it & (kStages - 1);
+      produce();
+      const float4 w = w4[n];  // (A_n, A_n log2 e, X entering from the right, dA so far)
+      const float h0 = carry_row ? carry_row[n] : 0.f;
+      mbar_wait(full_u + 8 * s, unsigned((it / kStages) & 1));
+      const T* buf = sBC + s * 2 * kBuf;
+      float Bv[kItems], Cv[kItems], a[kItems], bb[kItems], ah[kItems];
+      read_staged<T, 32, kItems>(buf, lane, kRev, Bv);
+      read_staged<T, 32, kItems>(buf + kBuf, lane, kRev, Cv);
+      // Forward: decays, the lane aggregate, the warp scan from the saved state, the replay keeping a_i h_{i-1}.
+#pragma unroll
+      for (int i = 0; i < kItems; ++i) {
+        a[i] = exp2_approx(dt[i] * w.y);
+        bb[i] = dtu[i] * Bv[i];
+      }
+      const float P = exp2_approx(sdt * w.y);  // prod a_i over the lane's items
+      float fa = P, fb = bb[0];
+#pragma unroll
+      for (int i = 1; i < kItems; ++i) fb = fmaf(a[i], fb, bb[i]);
+      warp_scan_fwd(fa, fb, lane);
+      {
+        const float pa = __shfl_up_sync(kFull, fa, 1), pb = __shfl_up_sync(kFull, fb, 1);
+        float h = lane == 0 ? h0 : fmaf(pa, h0, pb);
+#pragma unroll
+        for (int i = 0; i < kItems; ++i) {
+          ah[i] = a[i] * h;
+          h = ah[i] + bb[i];
+        }
+      }
+      // Adjoint: the lane's (P, Q), the reverse warp scan from the chunk's X, the X entering this lane.
+      float q = Cv[kItems - 1] * dy[kItems - 1];
+#pragma unroll
+      for (int i = kItems - 2; i >= 0; --i) q = fmaf(a[i + 1], q, Cv[i] * dy[i]);
+      float ra = P, rb = a[0] * q;
+      warp_scan_rev(ra, rb, lane);
+      const float px = __shfl_down_sync(kFull, ra, 1), qx = __shfl_down_sync(kFull, rb, 1);
+      const float X = lane == 31 ? w.z : fmaf(px, w.z, qx);
+      // Gradients, right to left.
+      float* acc = sAcc + s * 2 * kChunk;
+      float g = 0.f, dA_t = 0.f;
+#pragma unroll
+      for (int i = kItems - 1; i >= 0; --i) {
+        g = i == kItems - 1 ? fmaf(1.f, X, Cv[i] * dy[i]) : fmaf(a[i + 1], g, Cv[i] * dy[i]);
+        const float gdt = g * dt[i];
+        du[i] = fmaf(gdt, Bv[i], du[i]);
+        ddt[i] = fmaf(g, fmaf(Bv[i], uv[i], w.x * ah[i]), ddt[i]);
+        dA_t = fmaf(gdt, ah[i], dA_t);
+        const int o = lane * kItems + i, mi = kRev ? kChunk - 1 - o : o;  // memory order inside the chunk window
+        atomicAdd(acc + mi, g * dtu[i]);
+        atomicAdd(acc + kChunk + mi, dy[i] * (ah[i] + bb[i]));
+      }
+      dA_t = warp_sum(dA_t);
+      __syncwarp();  // every lane has read w and added its sums
+      if (lane == 0) {
+        w4[n].z = a[0] * g;  // X for the chunk on the left
+        w4[n].w = w.w + dA_t;
+        mbar_arrive(empty_u + 8 * s);
+      }
+    }
+    // Chunk outputs: du, ddelta (through softplus: sigma(x) = 1 - exp(-softplus(x))), the dbias partial.
+#pragma unroll
+    for (int i = 0; i < kItems; ++i) {
+      if (p.softplus) ddt[i] *= -expm1f(-dt[i]);
+      if (s0 + i < L) dbias_acc += ddt[i];
+    }
+    T* dur = operand_row<T>(p.du, rs, rs.dl0 + warp, 0);
+    T* ddr = operand_row<T>(p.ddelta, rs, rs.dl0 + warp, 0);
+    store_items<T, kItems>(dur, L, s0, kRev, vec_ok<T, kItems>(dur, L), du);
+    store_items<T, kItems>(ddr, L, s0, kRev, vec_ok<T, kItems>(ddr, L), ddt);
+  }
+  __syncthreads();  // every warp's sums are in; flush the slots the producer did not recycle
+  for (int jo = total > kStages ? total - kStages : 0; jo < total; ++jo)
+    flush(jo & (kStages - 1), n_chunks - 1 - jo / N, jo % N);
+  dD_acc = warp_sum(dD_acc);
+  dbias_acc = warp_sum(dbias_acc);
+  if (lane == 0) {
+    if (p.dD_part) p.dD_part[rs.b * p.dim + d] = dD_acc;
+    if (p.dbias_part) p.dbias_part[rs.b * p.dim + d] = dbias_acc;
+  }
+  for (int n = lane; n < N; n += 32) p.dA_part[(rs.b * p.dim + d) * p.dstate + n] = w4[n].w;
+}
+
+template <typename T, int kWarps, int kItems, int kStages, int kDepth, int kMinBlocks>
+__global__ void __launch_bounds__(kWarps * 32, kMinBlocks) selective_scan_bwd_warp_kernel(const SelectiveScanParams p) {
+  const RowSet rs = row_set(p, blockIdx.y, int64_t(blockIdx.x) * kWarps);
+  if (rs.rev)
+    bwd_warp_body<T, kWarps, kItems, kStages, kDepth, true>(p, rs);
+  else
+    bwd_warp_body<T, kWarps, kItems, kStages, kDepth, false>(p, rs);
+}
+
+template <typename T, int kWarps, int kItems, int kStages>
+size_t bwd_warp_smem(int64_t dstate) {
+  using S = Staging<T, kItems>;
+  return size_t(kStages) * 2 * 32 * S::kStride * sizeof(T) + size_t(kStages) * 2 * 32 * kItems * sizeof(float) +
+         2 * kStages * sizeof(uint64_t) + size_t(kWarps) * size_t(dstate) * sizeof(float4);
+}
+
+template <typename T, int kWarps, int kItems, int kStages, int kDepth, int kMinBlocks>
+void launch_bwd_warp(const SelectiveScanParams& p, const Context& ctx) {
+  const size_t smem = bwd_warp_smem<T, kWarps, kItems, kStages>(p.dstate);
+  if (smem > 227 * 1024)
+    throw_error(__FILE__, __LINE__, "selective_scan_bwd",
+                "selective_scan: the warp-chain backward needs " + std::to_string(smem) +
+                    " bytes of shared memory for N = " + std::to_string(p.dstate) + " (limit 232448); use tune 1-3");
+  auto kernel = selective_scan_bwd_warp_kernel<T, kWarps, kItems, kStages, kDepth, kMinBlocks>;
+  if (smem > 48 * 1024)
+    STEREORT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+  dim3 grid(unsigned(p.dim / kWarps), unsigned(p.batch));
+  kernel<<<grid, kWarps * 32, smem, stream_of(ctx)>>>(p);
+  STEREORT_LAUNCH_CHECK("selective_scan_bwd_warp_kernel");
+}
+
 // Long sequences: 128 threads x 8 items per row group. p.tune (benchmark) picks:
 //   1: 1 channel per block (~165 registers, 3 blocks/SM)
 //   2: 2 channels per thread sharing B/C, halving the dB/dC atomics (~240 registers, 2 blocks/SM); the default when
@@ -345,9 +638,19 @@ void dispatch_bwd(const SelectiveScanParams& p, const Context& ctx) {
   const int64_t per_group = p.dim / p.groups;
   if (sh.threads == 128) {
     const int v = p.tune ? p.tune : (per_group % 2 == 0 ? 2 : 1);
+    if (v >= 4 && v <= 6) {  // the warp-chain backward (carries every 256 positions: L > 1024 only)
+      const int need = v == 4 ? 12 : v == 5 ? 6 : 4;
+      if (p.seqlen <= 1024 || per_group % need != 0)
+        throw_error(__FILE__, __LINE__, "selective_scan_bwd",
+                    "selective_scan: backward tune " + std::to_string(v) + " needs L > 1024 and D/G (" +
+                        std::to_string(per_group) + ") divisible by " + std::to_string(need));
+      if (v == 4) return launch_bwd_warp<T, 12, 8, 8, 4, 1>(p, ctx);
+      if (v == 5) return launch_bwd_warp<T, 6, 8, 8, 4, 2>(p, ctx);
+      return launch_bwd_warp<T, 4, 8, 8, 4, 3>(p, ctx);
+    }
     if ((v == 2 && per_group % 2 != 0) || (v == 3 && per_group % 4 != 0) || v < 1 || v > 3)
       throw_error(__FILE__, __LINE__, "selective_scan_bwd",
-                  "selective_scan: backward tune must be 1, 2 (even D/G) or 3 (D/G a multiple of 4)");
+                  "selective_scan: backward tune must be 1, 2 (even D/G), 3 (D/G a multiple of 4) or 4-6 (warp chain)");
     if (v == 3) return launch_bwd<T, 128, 8, 2, 2, 1>(p, ctx);
     if (v == 2) return launch_bwd<T, 128, 8, 2, 1, 2>(p, ctx);
     return launch_bwd<T, 128, 8, 1, 1, 3>(p, ctx);

@@ -490,6 +490,7 @@ void dispatch_fwd(const SelectiveScanParams& p, const Context& ctx) {
 }  // namespace
 
 int64_t selective_scan_carry_stride(int64_t seqlen) {
+  if (seqlen > 1024) return 32 * 8;  // the warp-chain backward's chunk (the block-scan backward steps over carries)
   const scan::LaunchShape b = scan::bwd_shape(seqlen);
   return int64_t(b.threads) * b.items;
 }

@@ -397,7 +397,7 @@ TEST_CASE("selective_scan CUDA launch variants (tune) all match the float64 refe
       q.tune = fv;
       STEREORT_CUDA_PATH(cuda::selective_scan_fwd(q, ctx));
       close_scaled(out, want, tol.out, "out");
-      for (int bv = 1; bv <= 3; ++bv) {
+      for (int bv = 1; bv <= 6; ++bv) {  // 4-6: the warp-chain backward
         INFO("backward variant " << bv);
         Tensor du = Tensor::empty({B, D, L}, DType::F32, gpu()), ddl = Tensor::empty({B, D, L}, DType::F32, gpu());
         Tensor dB = Tensor::zeros({B, G, N, L}, DType::F32, gpu()), dC = Tensor::zeros({B, G, N, L}, DType::F32, gpu());

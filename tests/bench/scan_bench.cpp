@@ -103,7 +103,8 @@ void bench_shape(const Shape2d& s, DType dt) {
   const double bwd_floor = std::max(bwd_bytes / bw, updates / er) * 1e3;
   const std::string bwd_basis = bwd_bytes / bw > updates / er ? "HBM" : "exp";
   const int bwd_default = Di % 2 == 0 ? 2 : 1;
-  for (int v = 1; v <= 3; ++v) {
+  for (int v = 1; v <= 6; ++v) {
+    if (v >= 4 && Di % (v == 4 ? 12 : v == 5 ? 6 : 4) != 0) continue;
     SelectiveScanParams q = p;
     q.tune = v;
     Timing t = time_cuda_ms([&] { cuda::selective_scan_bwd(q, ctx); }, 3, 20);  // dB/dC keep accumulating: timing only
