@@ -55,6 +55,24 @@ __device__ __forceinline__ void atomic_add_items(float* row, int L, int s0, bool
   }
 }
 
+// The gate's backward for channel row dl over one chunk segment: dz = dout y sigma(z) (1 + z (1 - sigma(z))) is written,
+// dy = dout silu(z) replaces dout (shared by the block-scan and the warp-chain backward). z_vec: z, y and dz rows allow
+// 16-byte accesses.
+template <typename T, int kItems>
+__device__ __forceinline__ void gate_backward(const SelectiveScanParams& p, const RowSet& rs, int64_t dl, int L, int s0,
+                                              bool rev, bool z_vec, float (&dy)[kItems]) {
+  float zv[kItems], yv[kItems], dz[kItems];
+  load_items<T, kItems>(operand_row<T>(p.z, rs, dl, 0), L, s0, rev, z_vec, zv, 0.f);
+  load_items<float, kItems>(operand_row<float>(p.y, rs, dl, 0), L, s0, rev, z_vec, yv, 0.f);
+#pragma unroll
+  for (int i = 0; i < kItems; ++i) {
+    const float sg = sigmoid_f(zv[i]);
+    dz[i] = dy[i] * yv[i] * sg * (1.f + zv[i] * (1.f - sg));
+    dy[i] *= zv[i] * sg;
+  }
+  store_items<T, kItems>(operand_row<T>(p.dz, rs, dl, 0), L, s0, rev, z_vec, dz);
+}
+
 template <typename T, int kThreads, int kItems, int kRows, int kGroups, int kMinBlocks>
 __global__ void __launch_bounds__(kThreads * kGroups, kMinBlocks) selective_scan_bwd_kernel(const SelectiveScanParams p) {
   using Cfg = Config<kThreads, kItems, kRows>;
@@ -142,18 +160,7 @@ __global__ void __launch_bounds__(kThreads * kGroups, kMinBlocks) selective_scan
         load_items<float, kItems>(reinterpret_cast<const float*>(dout_row(r)), L, s0, rs.rev, dout_vec, dy[r], 0.f);
       else
         load_items<T, kItems>(reinterpret_cast<const T*>(dout_row(r)), L, s0, rs.rev, dout_vec, dy[r], 0.f);
-      if (has_z) {  // dz = dout y sigma(z) (1 + z (1 - sigma(z))); dy = dout silu(z)
-        float zv[kItems], yv[kItems], dz[kItems];
-        load_items<T, kItems>(row_of(p.z, r), L, s0, rs.rev, z_vec, zv, 0.f);
-        load_items<float, kItems>(operand_row<float>(p.y, rs, rs.dl0 + r, 0), L, s0, rs.rev, z_vec, yv, 0.f);
-#pragma unroll
-        for (int i = 0; i < kItems; ++i) {
-          const float sg = sigmoid_f(zv[i]);
-          dz[i] = dy[r][i] * yv[i] * sg * (1.f + zv[i] * (1.f - sg));
-          dy[r][i] *= zv[i] * sg;
-        }
-        store_items<T, kItems>(row_of(p.dz, r), L, s0, rs.rev, z_vec, dz);
-      }
+      if (has_z) gate_backward<T, kItems>(p, rs, rs.dl0 + r, L, s0, rs.rev, z_vec, dy[r]);
       const float bias = p.delta_bias ? p.delta_bias[rs.d0 + r] : 0.f;
       const float Dv = p.Dskip ? p.Dskip[rs.d0 + r] : 0.f;
 #pragma unroll
@@ -486,20 +493,12 @@ __device__ __forceinline__ void bwd_warp_body(const SelectiveScanParams& p, cons
         const T* o = reinterpret_cast<const T*>(dout_row);
         load_items<T, kItems>(o, L, s0, kRev, vec_ok<T, kItems>(o, L), dy, 0.f);
       }
-      if (has_z) {  // dz = dout y sigma(z) (1 + z (1 - sigma(z))); dy = dout silu(z)
-        const T* zr = row_of(p.z);
-        T* dzr = operand_row<T>(p.dz, rs, rs.dl0 + warp, 0);
-        const float* yr = operand_row<float>(p.y, rs, rs.dl0 + warp, 0);
-        float zv[kItems], yv[kItems], dz[kItems];
-        load_items<T, kItems>(zr, L, s0, kRev, vec_ok<T, kItems>(zr, L), zv, 0.f);
-        load_items<float, kItems>(yr, L, s0, kRev, vec_ok<float, kItems>(yr, L), yv, 0.f);
-#pragma unroll
-        for (int i = 0; i < kItems; ++i) {
-          const float sg = sigmoid_f(zv[i]);
-          dz[i] = dy[i] * yv[i] * sg * (1.f + zv[i] * (1.f - sg));
-          dy[i] *= zv[i] * sg;
-        }
-        store_items<T, kItems>(dzr, L, s0, kRev, vec_ok<T, kItems>(dzr, L), dz);
+      if (has_z) {
+        const int64_t dl = rs.dl0 + warp;
+        const bool z_vec = vec_ok<T, kItems>(operand_row<T>(p.z, rs, dl, 0), L) &&
+                           vec_ok<T, kItems>(operand_row<T>(p.dz, rs, dl, 0), L) &&
+                           vec_ok<float, kItems>(operand_row<float>(p.y, rs, dl, 0), L);
+        gate_backward<T, kItems>(p, rs, dl, L, s0, kRev, z_vec, dy);
       }
 #pragma unroll
       for (int i = 0; i < kItems; ++i) {

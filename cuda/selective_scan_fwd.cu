@@ -17,6 +17,41 @@ namespace cuda {
 namespace {
 using namespace scan;
 
+// ---- per-chunk pieces shared by the block-scan and the warp-chain forward ---------------------------------------------
+// Where this lane/thread saves its states: the carry slot ending at its last item, or null (L <= 2^30: 32-bit division).
+__device__ __forceinline__ float* chunk_carry_out(const SelectiveScanParams& p, int64_t b, int64_t d, int s0, int items) {
+  if (!p.carries) return nullptr;
+  const int end = s0 + items, stride = int(p.carry_stride);
+  if (end % stride != 0 || end / stride > p.n_carries) return nullptr;
+  return p.carries + ((b * p.dim + d) * p.n_carries + end / stride - 1) * p.dstate;
+}
+// The chunk's outputs of channel row dl (inside direction rs.k): y (pre-gate, for the backward), the gate, out.
+template <typename T, int kItems>
+__device__ __forceinline__ void store_chunk_out(const SelectiveScanParams& p, const RowSet& rs, int64_t dl, int L, int s0,
+                                                bool rev, float (&out)[kItems]) {
+  if (p.z.ptr[rs.k] != nullptr) {
+    if (p.y.ptr[rs.k] != nullptr) {
+      float* yr = operand_row<float>(p.y, rs, dl, 0);
+      store_items<float, kItems>(yr, L, s0, rev, vec_ok<float, kItems>(yr, L), out);
+    }
+    const T* zr = operand_row<T>(p.z, rs, dl, 0);
+    float zv[kItems];
+    load_items<T, kItems>(zr, L, s0, rev, vec_ok<T, kItems>(zr, L), zv, 0.f);
+#pragma unroll
+    for (int i = 0; i < kItems; ++i) out[i] *= zv[i] * sigmoid_f(zv[i]);
+  }
+  const bool out_f32 = p.out_dtype == DType::F32;
+  char* orow = static_cast<char*>(p.out.ptr[rs.k]) +
+               (rs.b * p.out.batch[rs.k] + dl * p.out.row[rs.k]) * (out_f32 ? 4 : int64_t(sizeof(T)));
+  if (out_f32) {
+    float* o = reinterpret_cast<float*>(orow);
+    store_items<float, kItems>(o, L, s0, rev, vec_ok<float, kItems>(o, L), out);
+  } else {
+    T* o = reinterpret_cast<T*>(orow);
+    store_items<T, kItems>(o, L, s0, rev, vec_ok<T, kItems>(o, L), out);
+  }
+}
+
 template <typename T, int kThreads, int kItems, int kRows, int kMinBlocks>
 __global__ void __launch_bounds__(kThreads, kMinBlocks) selective_scan_fwd_kernel(const SelectiveScanParams p) {
   using Cfg = Config<kThreads, kItems, kRows>;
@@ -32,24 +67,14 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) selective_scan_fwd_kerne
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int L = int(p.seqlen), N = int(p.dstate);
   const RowSet rs = row_set(p, blockIdx.y, int64_t(blockIdx.x) * kRows);
-  const bool out_f32 = p.out_dtype == DType::F32, has_z = p.z.ptr[rs.k] != nullptr;
-
   // Row pointers are recomputed from the (constant-bank) params where used: registers go to the items.
   auto u_row = [&](int r) { return operand_row<T>(p.u, rs, rs.dl0 + r, 0); };
   auto dt_row = [&](int r) { return operand_row<T>(p.delta, rs, rs.dl0 + r, 0); };
-  auto z_row = [&](int r) { return operand_row<T>(p.z, rs, rs.dl0 + r, 0); };
-  auto y_row = [&](int r) { return operand_row<float>(p.y, rs, rs.dl0 + r, 0); };
-  auto out_row = [&](int r) { return static_cast<char*>(p.out.ptr[rs.k]) + (rs.b * p.out.batch[rs.k] +
-                                     (rs.dl0 + r) * p.out.row[rs.k]) * (out_f32 ? 4 : int64_t(sizeof(T))); };
-  const bool save_y = p.y.ptr[rs.k] != nullptr;
-  bool u_vec = true, dt_vec = true, z_vec = true, out_vec = true, y_vec = true;
+  bool u_vec = true, dt_vec = true;
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
     u_vec = u_vec && vec_ok<T, kItems>(u_row(r), L);
     dt_vec = dt_vec && vec_ok<T, kItems>(dt_row(r), L);
-    z_vec = z_vec && (!has_z || vec_ok<T, kItems>(z_row(r), L));
-    y_vec = y_vec && (!save_y || vec_ok<float, kItems>(y_row(r), L));
-    out_vec = out_vec && (out_f32 ? vec_ok<float, kItems>(out_row(r), L) : vec_ok<T, kItems>(out_row(r), L));
   }
   const T* B_row0 = operand_row<T>(p.B, rs, 0, rs.gl);
   const T* C_row0 = operand_row<T>(p.C, rs, 0, rs.gl);
@@ -96,12 +121,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) selective_scan_fwd_kerne
       }
     }
     // Does this thread's last item end a carry_stride segment? Then it saves the states there (backward restarts).
-    float* carry_out = nullptr;
-    if (p.carries) {
-      const int64_t end = s0 + kItems;
-      if (end % p.carry_stride == 0 && end / p.carry_stride <= p.n_carries)
-        carry_out = p.carries + ((rs.b * p.dim + rs.d0) * p.n_carries + end / p.carry_stride - 1) * p.dstate;
-    }
+    float* carry_out = chunk_carry_out(p, rs.b, rs.d0, s0, kItems);
     for (int n = 0; n < N; ++n) {
       const int it = c * N + n;
       const int buf = int(it & 1);
@@ -152,21 +172,8 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) selective_scan_fwd_kerne
         if (carry_out) carry_out[r * p.n_carries * p.dstate + n] = h;
       }
     }
-    // Outputs of this chunk: y (pre-gate, for the backward), then the gate.
 #pragma unroll
-    for (int r = 0; r < kRows; ++r) {
-      if (has_z) {
-        if (save_y) store_items<float, kItems>(y_row(r), L, s0, rs.rev, y_vec, out[r]);
-        float zv[kItems];
-        load_items<T, kItems>(z_row(r), L, s0, rs.rev, z_vec, zv, 0.f);
-#pragma unroll
-        for (int i = 0; i < kItems; ++i) out[r][i] *= zv[i] * sigmoid_f(zv[i]);
-      }
-      if (out_f32)
-        store_items<float, kItems>(reinterpret_cast<float*>(out_row(r)), L, s0, rs.rev, out_vec, out[r]);
-      else
-        store_items<T, kItems>(reinterpret_cast<T*>(out_row(r)), L, s0, rs.rev, out_vec, out[r]);
-    }
+    for (int r = 0; r < kRows; ++r) store_chunk_out<T, kItems>(p, rs, rs.dl0 + r, L, s0, rs.rev, out[r]);
   }
 }
 
@@ -222,7 +229,6 @@ __device__ __forceinline__ void fwd_warp_body(const SelectiveScanParams& p, cons
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int L = int(p.seqlen), N = int(p.dstate);
   const int64_t d = rs.d0 + warp;  // this warp's channel
-  const bool out_f32 = p.out_dtype == DType::F32, has_z = p.z.ptr[rs.k] != nullptr, save_y = p.y.ptr[rs.k] != nullptr;
   const T* u_row = operand_row<T>(p.u, rs, rs.dl0 + warp, 0);
   const T* dt_row = operand_row<T>(p.delta, rs, rs.dl0 + warp, 0);
   const bool u_vec = vec_ok<T, kItems>(u_row, L), dt_vec = vec_ok<T, kItems>(dt_row, L);
@@ -406,12 +412,7 @@ __device__ __forceinline__ void fwd_warp_body(const SelectiveScanParams& p, cons
         asm volatile("mov.b32 %0, %1;" : "=f"(sdt_hi) : "f"(sum - sum_lo));
       }
     }
-    float* carry_out = nullptr;
-    if (p.carries) {
-      const int end = s0 + kItems, stride = int(p.carry_stride);  // L <= 2^30: 32-bit division
-      if (end % stride == 0 && end / stride <= p.n_carries)
-        carry_out = p.carries + ((rs.b * p.dim + d) * p.n_carries + end / stride - 1) * p.dstate;
-    }
+    float* carry_out = chunk_carry_out(p, rs.b, d, s0, kItems);
     const int it0 = c * N;
     for (int n = 0; n < N; ++n) {
       const int it = it0 + n;
@@ -423,26 +424,7 @@ __device__ __forceinline__ void fwd_warp_body(const SelectiveScanParams& p, cons
       const float h = enter(ra, rb, a2h.y);
       pass2(it, n, a, bb, h, rb_lo, P_lo, carry_out);
     }
-    if (has_z) {
-      const T* zr = operand_row<T>(p.z, rs, rs.dl0 + warp, 0);
-      if (save_y) {
-        float* yr = operand_row<float>(p.y, rs, rs.dl0 + warp, 0);
-        store_items<float, kItems>(yr, L, s0, kRev, vec_ok<float, kItems>(yr, L), out);
-      }
-      float zv[kItems];
-      load_items<T, kItems>(zr, L, s0, kRev, vec_ok<T, kItems>(zr, L), zv, 0.f);
-#pragma unroll
-      for (int i = 0; i < kItems; ++i) out[i] *= zv[i] * sigmoid_f(zv[i]);
-    }
-    char* orow = static_cast<char*>(p.out.ptr[rs.k]) +
-                 (rs.b * p.out.batch[rs.k] + (rs.dl0 + warp) * p.out.row[rs.k]) * (out_f32 ? 4 : int64_t(sizeof(T)));
-    if (out_f32) {
-      float* o = reinterpret_cast<float*>(orow);
-      store_items<float, kItems>(o, L, s0, kRev, vec_ok<float, kItems>(o, L), out);
-    } else {
-      T* o = reinterpret_cast<T*>(orow);
-      store_items<T, kItems>(o, L, s0, kRev, vec_ok<T, kItems>(o, L), out);
-    }
+    store_chunk_out<T, kItems>(p, rs, rs.dl0 + warp, L, s0, kRev, out);
   }
   cp_async_wait<0>();  // nothing in flight at exit
 }
