@@ -369,8 +369,12 @@ __device__ __forceinline__ void bwd_warp_body(const SelectiveScanParams& p, cons
   static_assert(kStages >= 2 * kDepth && (kStages & (kStages - 1)) == 0, "a slot is refilled after all warps used it");
   extern __shared__ __align__(16) unsigned char smem[];
   T* sBC = reinterpret_cast<T*>(smem);                                         // [kStages][2][kBuf]   B, C
-  float* sAcc = reinterpret_cast<float*>(sBC + kStages * 2 * kBuf);            // [kStages][2][kChunk] dB, dC
-  uint64_t* bars = reinterpret_cast<uint64_t*>(sAcc + kStages * 2 * kChunk);   // full[kStages], empty[kStages]
+  // Per slot and warp, the warp's dB/dC terms: [kStages][kWarps][2 (dB, dC)][kItems / 4][32 lanes] float4, written
+  // with plain conflict-free stores and summed over the warps when the slot is recycled (no shared atomics).
+  constexpr int kPart = 2 * (kItems / 4) * 32;  // float4 per slot and warp
+  static_assert(kItems % 4 == 0, "the dB/dC partials are float4 granules");
+  float4* sPart = reinterpret_cast<float4*>(sBC + kStages * 2 * kBuf);
+  uint64_t* bars = reinterpret_cast<uint64_t*>(sPart + kStages * kWarps * kPart);  // full[kStages], empty[kStages]
   float4* sW = reinterpret_cast<float4*>(bars + 2 * kStages);                  // [kWarps][N] (A, A log2 e, X, dA)
   const unsigned sBC_u = smem_u32(sBC), full_u = smem_u32(bars), empty_u = full_u + 8 * kStages;
 
@@ -395,10 +399,9 @@ __device__ __forceinline__ void bwd_warp_body(const SelectiveScanParams& p, cons
     const float A = p.A[rs.d0 * p.dstate + i];
     sW[i] = make_float4(A, A * kLog2e, 0.f, 0.f);
   }
-  for (int i = tid; i < kStages * 2 * kChunk; i += kThreads) sAcc[i] = 0.f;
   if (tid == 0) {
     for (int s = 0; s < kStages; ++s) {
-      mbar_init(full_u + 8 * s, 2 * kThreads);  // per thread: a plain arrive (zeroed sums) + the copies' arrive
+      mbar_init(full_u + 8 * s, 2 * kThreads);  // per thread: a plain arrive (partials read) + the copies' arrive
       mbar_init(empty_u + 8 * s, kWarps);
     }
   }
@@ -406,15 +409,24 @@ __device__ __forceinline__ void bwd_warp_body(const SelectiveScanParams& p, cons
 
   const int n_chunks = (L + kChunk - 1) / kChunk, total = n_chunks * N;
   auto mem_base = [&](int c) { return kRev ? L - (c + 1) * kChunk : c * kChunk; };
-  // Add slot s's sums (iteration = chunk c, state n) into dB/dC and zero them (this thread's float4 granules).
+  // Add slot s's partials (iteration = chunk c, state n), summed over the warps, into dB/dC: granule q = (which, j,
+  // lane) holds chunk positions lane * kItems + 4j .. +3 (descending in memory for a reversed scan).
   auto flush = [&](int s, int c, int n) {
     const int mb = mem_base(c);
-    float* acc = sAcc + s * 2 * kChunk;
-    for (int q = tid; q < kChunk / 2; q += kThreads) {  // 2 * kChunk / 4 granules
-      const int which = q >= kChunk / 4, e = (q - which * (kChunk / 4)) * 4, m = mb + e;
-      float4* src = reinterpret_cast<float4*>(acc + which * kChunk + e);
-      const float4 v = *src;
-      *src = make_float4(0.f, 0.f, 0.f, 0.f);
+    const float4* part = sPart + s * kWarps * kPart;
+    for (int q = tid; q < kPart; q += kThreads) {
+      float4 v = part[q];
+#pragma unroll
+      for (int w = 1; w < kWarps; ++w) {
+        const float4 x = part[w * kPart + q];
+        v.x += x.x;
+        v.y += x.y;
+        v.z += x.z;
+        v.w += x.w;
+      }
+      const int which = q / (kPart / 2), r = q % (kPart / 2), o = (r % 32) * kItems + (r / 32) * 4;
+      if (kRev) v = make_float4(v.w, v.z, v.y, v.x);
+      const int m = mb + (kRev ? kChunk - 4 - o : o);
       float* dst = which ? dC_row0 + n * dC_n : dB_row0 + n * dB_n;
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
       if (acc_vec && m >= 0 && m + 4 <= L) {
@@ -442,7 +454,7 @@ __device__ __forceinline__ void bwd_warp_body(const SelectiveScanParams& p, cons
       }
     }
     const int mb = mem_base(n_chunks - 1 - pcc);
-    mbar_arrive(full_u + 8 * s);  // release: the zeroed sums
+    mbar_arrive(full_u + 8 * s);  // release: this thread's reads of the old partials
     if (bc_vec) {
       const T* Bn = B_row0 + pn * B_n + mb;
       const T* Cn = C_row0 + pn * C_n + mb;
@@ -551,8 +563,7 @@ __device__ __forceinline__ void bwd_warp_body(const SelectiveScanParams& p, cons
       const float px = __shfl_down_sync(kFull, ra, 1), qx = __shfl_down_sync(kFull, rb, 1);
       const float X = lane == 31 ? w.z : fmaf(px, w.z, qx);
       // Gradients, right to left.
-      float* acc = sAcc + s * 2 * kChunk;
-      float g = 0.f, dA_t = 0.f;
+      float g = 0.f, dA_t = 0.f, pB[kItems], pC[kItems];
 #pragma unroll
       for (int i = kItems - 1; i >= 0; --i) {
         g = i == kItems - 1 ? fmaf(1.f, X, Cv[i] * dy[i]) : fmaf(a[i + 1], g, Cv[i] * dy[i]);
@@ -560,12 +571,19 @@ __device__ __forceinline__ void bwd_warp_body(const SelectiveScanParams& p, cons
         du[i] = fmaf(gdt, Bv[i], du[i]);
         ddt[i] = fmaf(g, fmaf(Bv[i], uv[i], w.x * ah[i]), ddt[i]);
         dA_t = fmaf(gdt, ah[i], dA_t);
-        const int o = lane * kItems + i, mi = kRev ? kChunk - 1 - o : o;  // memory order inside the chunk window
-        atomicAdd(acc + mi, g * dtu[i]);
-        atomicAdd(acc + kChunk + mi, dy[i] * (ah[i] + bb[i]));
+        pB[i] = g * dtu[i];
+        pC[i] = dy[i] * (ah[i] + bb[i]);
+      }
+      {
+        float4* part = sPart + (s * kWarps + warp) * kPart + lane;
+#pragma unroll
+        for (int j = 0; j < kItems / 4; ++j) {
+          part[j * 32] = make_float4(pB[4 * j], pB[4 * j + 1], pB[4 * j + 2], pB[4 * j + 3]);
+          part[(kItems / 4 + j) * 32] = make_float4(pC[4 * j], pC[4 * j + 1], pC[4 * j + 2], pC[4 * j + 3]);
+        }
       }
       dA_t = warp_sum(dA_t);
-      __syncwarp();  // every lane has read w and added its sums
+      __syncwarp();  // every lane has read w and stored its partials
       if (lane == 0) {
         w4[n].z = a[0] * g;  // X for the chunk on the left
         w4[n].w = w.w + dA_t;
@@ -607,7 +625,7 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) selective_scan_bwd_wa
 template <typename T, int kWarps, int kItems, int kStages>
 size_t bwd_warp_smem(int64_t dstate) {
   using S = Staging<T, kItems>;
-  return size_t(kStages) * 2 * 32 * S::kStride * sizeof(T) + size_t(kStages) * 2 * 32 * kItems * sizeof(float) +
+  return size_t(kStages) * 2 * 32 * S::kStride * sizeof(T) + size_t(kStages) * kWarps * 2 * 32 * kItems * sizeof(float) +
          2 * kStages * sizeof(uint64_t) + size_t(kWarps) * size_t(dstate) * sizeof(float4);
 }
 
