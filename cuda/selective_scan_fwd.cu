@@ -210,7 +210,7 @@ void launch_fwd(const SelectiveScanParams& p, const Context& ctx) {
 // Measured (H100, StereoMamba stage 0, 1536 channels x L 81,920): 2.15 ms f32, 4x the HBM floor. Nsight Compute: latency
 // bound at 3 warps per scheduler (1536 channels fill 11.6 warps per SM; 168 registers allow 12), 52 % issue, the largest
 // stall the fixed-latency FFMA chains (fold, replay) and the shuffle scan; MUFU and FP32 pipes < 25 % busy.
-template <typename T, int kWarps, int kItems, int kStages, int kDepth, bool kSplit, bool kRev>
+template <typename T, int kWarps, int kItems, int kStages, int kDepth, bool kRev>
 __device__ __forceinline__ void fwd_warp_body(const SelectiveScanParams& p, const RowSet& rs) {
   constexpr int kThreads = kWarps * 32, kChunk = 32 * kItems;
   using S = Staging<T, kItems>;
@@ -312,14 +312,9 @@ __device__ __forceinline__ void fwd_warp_body(const SelectiveScanParams& p, cons
   float2* ah = sAH + warp * N;
   float dt[kItems], dtu[kItems], out[kItems];
   float sdt;  // sum of this lane's dt' in the chunk: its aggregate decay for state n is exp2(sdt * A2_n)
-  float sdt_lo, sdt_hi;  // kSplit: the same over the first and the second half of the items
-  constexpr int kHalf = kItems / 2;
 
   // Pass 1 of iteration it (state n): decays and inputs, the lane's aggregate (ra, rb).
-  // kSplit (UNVALIDATED variant 8): two independent 8-item folds, joined with the second half's decay; rb_lo and P_lo
-  // let pass 2 start the second half's replay from the first half's aggregate, so both replays run at once.
-  auto pass1 = [&](int it, float A2, float (&a)[kItems], float (&bb)[kItems], float& ra, float& rb, float& rb_lo,
-                   float& P_lo) {
+  auto pass1 = [&](int it, float A2, float (&a)[kItems], float (&bb)[kItems], float& ra, float& rb) {
     float Bv[kItems];
     read_staged<T, 32, kItems>(sBC + (it & (kStages - 1)) * 2 * kBuf, lane, kRev, Bv);
 #pragma unroll
@@ -327,22 +322,9 @@ __device__ __forceinline__ void fwd_warp_body(const SelectiveScanParams& p, cons
       a[i] = exp2_approx(dt[i] * A2);
       bb[i] = dtu[i] * Bv[i];
     }
-    if constexpr (kSplit) {
-      float lo = bb[0], hi = bb[kHalf];
+    rb = bb[0];
 #pragma unroll
-      for (int i = 1; i < kHalf; ++i) {
-        lo = fmaf(a[i], lo, bb[i]);
-        hi = fmaf(a[kHalf + i], hi, bb[kHalf + i]);
-      }
-      rb_lo = lo;
-      P_lo = exp2_approx(sdt_lo * A2);
-      rb = fmaf(exp2_approx(sdt_hi * A2), lo, hi);
-    } else {
-      rb = bb[0];
-#pragma unroll
-      for (int i = 1; i < kItems; ++i) rb = fmaf(a[i], rb, bb[i]);
-      rb_lo = P_lo = 0.f;
-    }
+    for (int i = 1; i < kItems; ++i) rb = fmaf(a[i], rb, bb[i]);
     ra = exp2_approx(sdt * A2);
   };
   // The state entering this lane: warp scan of the aggregates seeded with the warp's carry hc.
@@ -352,29 +334,16 @@ __device__ __forceinline__ void fwd_warp_body(const SelectiveScanParams& p, cons
     return lane == 0 ? hc : fmaf(pa, hc, pb);
   };
   // Pass 2 of iteration it (state n): release the slot once C is read, replay, accumulate, publish the carry.
-  auto pass2 = [&](int it, int n, const float (&a)[kItems], const float (&bb)[kItems], float h, float rb_lo, float P_lo,
-                   float* carry_out) {
+  auto pass2 = [&](int it, int n, const float (&a)[kItems], const float (&bb)[kItems], float h, float* carry_out) {
     float Cv[kItems];
     const int s = it & (kStages - 1);
     read_staged<T, 32, kItems>(sBC + s * 2 * kBuf + kBuf, lane, kRev, Cv);
     __syncwarp();
     if (lane == 0) mbar_arrive(empty_u + 8 * s);
-    if constexpr (kSplit) {
-      float h2 = fmaf(P_lo, h, rb_lo);  // the state after the first half
 #pragma unroll
-      for (int i = 0; i < kHalf; ++i) {
-        h = fmaf(a[i], h, bb[i]);
-        out[i] = fmaf(Cv[i], h, out[i]);
-        h2 = fmaf(a[kHalf + i], h2, bb[kHalf + i]);
-        out[kHalf + i] = fmaf(Cv[kHalf + i], h2, out[kHalf + i]);
-      }
-      h = h2;
-    } else {
-#pragma unroll
-      for (int i = 0; i < kItems; ++i) {
-        h = fmaf(a[i], h, bb[i]);
-        out[i] = fmaf(Cv[i], h, out[i]);
-      }
+    for (int i = 0; i < kItems; ++i) {
+      h = fmaf(a[i], h, bb[i]);
+      out[i] = fmaf(Cv[i], h, out[i]);
     }
     if (lane == 31) ah[n].y = h;
     if (carry_out) carry_out[n] = h;
@@ -384,7 +353,7 @@ __device__ __forceinline__ void fwd_warp_body(const SelectiveScanParams& p, cons
   for (int c = 0; c < n_chunks; ++c) {
     const int s0 = c * kChunk + lane * kItems;  // this lane's first sequence position
     {
-      float uv[kItems], sum = 0.f, sum_lo = 0.f;
+      float uv[kItems], sum = 0.f;
       if (ud_stage) {
         cp_async_wait<0>();  // this chunk's u/delta (committed a chunk ago; older ring copies were swept in with it)
         __syncwarp();
@@ -402,15 +371,10 @@ __device__ __forceinline__ void fwd_warp_body(const SelectiveScanParams& p, cons
         const float v = s0 + i < L ? (p.softplus ? softplus_f(x) : x) : 0.f;  // padding: (a, b) = (1, 0)
         dt[i] = v;
         sum += v;
-        if (i == kHalf - 1) sum_lo = sum;
         dtu[i] = v * uv[i];
         out[i] = Dv * uv[i];
       }
       asm volatile("mov.b32 %0, %1;" : "=f"(sdt) : "f"(sum));  // keep the sum in a register (not re-added per state)
-      if constexpr (kSplit) {
-        asm volatile("mov.b32 %0, %1;" : "=f"(sdt_lo) : "f"(sum_lo));
-        asm volatile("mov.b32 %0, %1;" : "=f"(sdt_hi) : "f"(sum - sum_lo));
-      }
     }
     float* carry_out = chunk_carry_out(p, rs.b, d, s0, kItems);
     const int it0 = c * N;
@@ -419,23 +383,23 @@ __device__ __forceinline__ void fwd_warp_body(const SelectiveScanParams& p, cons
       produce();
       const float2 a2h = ah[n];  // (A_n log2 e, state entering the chunk)
       wait_full(it);
-      float a[kItems], bb[kItems], ra, rb, rb_lo, P_lo;
-      pass1(it, a2h.x, a, bb, ra, rb, rb_lo, P_lo);
+      float a[kItems], bb[kItems], ra, rb;
+      pass1(it, a2h.x, a, bb, ra, rb);
       const float h = enter(ra, rb, a2h.y);
-      pass2(it, n, a, bb, h, rb_lo, P_lo, carry_out);
+      pass2(it, n, a, bb, h, carry_out);
     }
     store_chunk_out<T, kItems>(p, rs, rs.dl0 + warp, L, s0, kRev, out);
   }
   cp_async_wait<0>();  // nothing in flight at exit
 }
 
-template <typename T, int kWarps, int kItems, int kStages, int kDepth, int kMinBlocks, bool kSplit = false>
+template <typename T, int kWarps, int kItems, int kStages, int kDepth, int kMinBlocks>
 __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) selective_scan_fwd_warp_kernel(const SelectiveScanParams p) {
   const RowSet rs = row_set(p, blockIdx.y, int64_t(blockIdx.x) * kWarps);
   if (rs.rev)
-    fwd_warp_body<T, kWarps, kItems, kStages, kDepth, kSplit, true>(p, rs);
+    fwd_warp_body<T, kWarps, kItems, kStages, kDepth, true>(p, rs);
   else
-    fwd_warp_body<T, kWarps, kItems, kStages, kDepth, kSplit, false>(p, rs);
+    fwd_warp_body<T, kWarps, kItems, kStages, kDepth, false>(p, rs);
 }
 
 // Shared memory of the warp-chain kernel: B/C ring, u/delta staging, barriers, (A, carry) per channel and state.
@@ -447,14 +411,14 @@ size_t fwd_warp_smem(int64_t dstate) {
 }
 constexpr size_t kMaxBlockSmem = 227 * 1024;  // sm_90 opt-in limit per block
 
-template <typename T, int kWarps, int kItems, int kStages, int kDepth, int kMinBlocks, bool kSplit = false>
+template <typename T, int kWarps, int kItems, int kStages, int kDepth, int kMinBlocks>
 void launch_fwd_warp(const SelectiveScanParams& p, const Context& ctx) {
   const size_t smem = fwd_warp_smem<T, kWarps, kItems, kStages>(p.dstate);
   if (smem > kMaxBlockSmem)
     throw_error(__FILE__, __LINE__, "selective_scan_fwd",
                 "selective_scan: the warp-chain variant needs " + std::to_string(smem) + " bytes of shared memory for N = " +
                     std::to_string(p.dstate) + " (limit 232448); use tune 1-4");
-  auto kernel = selective_scan_fwd_warp_kernel<T, kWarps, kItems, kStages, kDepth, kMinBlocks, kSplit>;
+  auto kernel = selective_scan_fwd_warp_kernel<T, kWarps, kItems, kStages, kDepth, kMinBlocks>;
   if (smem > 48 * 1024)
     STEREORT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
   dim3 grid(unsigned(p.dim / kWarps), unsigned(p.batch));
@@ -483,7 +447,7 @@ void dispatch_fwd(const SelectiveScanParams& p, const Context& ctx) {
                   : warp_fits && per_group % 4 == 0  ? 7
                   : pairs                            ? 2
                                                      : 1;
-    const int need = (v == 5 || v == 8) ? 12 : v == 6 ? 6 : v == 7 ? 4 : (v >= 2 && v <= 4) ? 2 : 1;
+    const int need = v == 5 ? 12 : v == 6 ? 6 : v == 7 ? 4 : (v >= 2 && v <= 4) ? 2 : 1;
     if (per_group % need != 0)
       throw_error(__FILE__, __LINE__, "selective_scan_fwd",
                   "selective_scan: tune variant " + std::to_string(v) + " needs channels per group (D/G = " +
@@ -496,8 +460,7 @@ void dispatch_fwd(const SelectiveScanParams& p, const Context& ctx) {
       case 5: return launch_fwd_warp<T, 12, 16, 8, 4, 1>(p, ctx);
       case 6: return launch_fwd_warp<T, 6, 16, 8, 4, 2>(p, ctx);
       case 7: return launch_fwd_warp<T, 4, 16, 8, 4, 3>(p, ctx);
-      case 8: return launch_fwd_warp<T, 12, 16, 8, 4, 1, true>(p, ctx);  // UNVALIDATED: split fold/replay chains
-      default: throw_error(__FILE__, __LINE__, "selective_scan_fwd", "selective_scan: tune must be 0-8");
+      default: throw_error(__FILE__, __LINE__, "selective_scan_fwd", "selective_scan: tune must be 0-7");
     }
   }
   if (sh.threads == 64) return launch_fwd<T, 64, 16, 1, 6>(p, ctx);

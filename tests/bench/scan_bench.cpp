@@ -80,7 +80,7 @@ void bench_shape(const Shape2d& s, DType dt) {
   const double fwd_floor = std::max(fwd_bytes / bw, updates / er) * 1e3;
   const std::string fwd_basis = fwd_bytes / bw > updates / er ? "HBM" : "exp";
   const int fwd_default = Di % 12 == 0 ? 5 : Di % 6 == 0 ? 6 : Di % 4 == 0 ? 7 : Di % 2 == 0 ? 2 : 1;
-  for (int v = 1; v <= 8; ++v) {
+  for (int v = 1; v <= 7; ++v) {
     SelectiveScanParams q = p;
     q.tune = v;
     Timing t = time_cuda_ms([&] { cuda::selective_scan_fwd(q, ctx); }, 3, 20);
