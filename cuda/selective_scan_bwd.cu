@@ -346,12 +346,13 @@ void launch_bwd(const SelectiveScanParams& p, const Context& ctx) {
   STEREORT_LAUNCH_CHECK("selective_scan_bwd_kernel");
 }
 
-// ---- the warp-chain backward (UNVALIDATED on a GPU: written on a GPU-less machine; tune 4-6, not the default) ------
+// ---- the warp-chain backward (tune 4-6; the default for L > 1024) --------------------------------------------------
 // The forward's warp-chain structure (selective_scan_fwd.cu) applied to kernels.md §1.3: a warp owns one channel and
 // walks the chunks (32 lanes x kItems) in REVERSE; the block's kWarps channels of one group share B/C through the
-// same mbarrier ring, and their dB/dC contributions meet in a per-slot shared accumulator (shared-memory atomics, in
-// memory order) that the producer adds to global memory (float4 atomics) when it recycles the slot, so dB/dC take one
-// global atomic per element per block per state. Per (chunk, state):
+// same mbarrier ring. Each warp stores its dB/dC terms for a slot in its own shared partial (plain float4 stores, no
+// shared atomics: those made the first version 4x slower); the producer sums the kWarps partials and adds them to
+// global memory (float4 atomics) when it recycles the slot, so dB/dC take one
+global atomic per element per block per state. Per (chunk, state):
 //   forward:  a_i = exp2(dt_i A log2 e), b_i = dt_i u_i B_i; lane fold + warp scan seeded with the saved carry (the
 //             state at the end of the previous chunk; the carry stride is this chunk, 256) -> ah_i = a_i h_{i-1};
 //   adjoint:  g_i = C_i dy_i + a_{i+1} g_{i+1}. A lane maps X (= a g of the first item right of it) to
@@ -644,17 +645,29 @@ void launch_bwd_warp(const SelectiveScanParams& p, const Context& ctx) {
   STEREORT_LAUNCH_CHECK("selective_scan_bwd_warp_kernel");
 }
 
-// Long sequences: 128 threads x 8 items per row group. p.tune (benchmark) picks:
-//   1: 1 channel per block (~165 registers, 3 blocks/SM)
-//   2: 2 channels per thread sharing B/C, halving the dB/dC atomics (~240 registers, 2 blocks/SM); the default when
-//      2 | D/G (H100, scan_bench: 10.7 vs 11.4 ms at stage 0 and 2.79 vs 2.87 ms at stage 2 against variant 3)
-//   3: 2 row groups x 2 channels: 4 channels per dB/dC atomic (256 threads, 1 block/SM)
+// Long sequences (L > 1024). p.tune (benchmark) picks:
+//   1: block scan, 128 threads x 8 items, 1 channel per block (~165 registers, 3 blocks/SM)
+//   2: block scan, 2 channels per thread sharing B/C, halving the dB/dC atomics (~240 registers, 2 blocks/SM)
+//   3: block scan, 2 row groups x 2 channels: 4 channels per dB/dC atomic (256 threads, 1 block/SM)
+//   4/5/6: warp chain, 12/6/4 channels per block (1/2/3 blocks/SM where shared memory allows). The default is the
+//      widest one D/G admits. H100 scan_bench, stage 0 (1536 channels x L 81,920) f32: v4 6.51 ms vs v2 10.71 ms;
+//      stage 2: 1.65 vs 2.78 ms; bf16 v4/v5 6.48/6.39 vs v2 10.43 ms. f32 v5/v6 get 1/2 blocks per SM (shared memory).
 template <typename T>
 void dispatch_bwd(const SelectiveScanParams& p, const Context& ctx) {
   const LaunchShape sh = bwd_shape(p.seqlen);
   const int64_t per_group = p.dim / p.groups;
   if (sh.threads == 128) {
-    const int v = p.tune ? p.tune : (per_group % 2 == 0 ? 2 : 1);
+    // Default: the warp chain with the most warps D/G allows (and whose shared memory fits N), else variant 2 or 1.
+    auto warp_fits = [&](int w) {
+      const size_t sm = w == 12 ? bwd_warp_smem<T, 12, 8, 8>(p.dstate)
+                                : w == 6 ? bwd_warp_smem<T, 6, 8, 8>(p.dstate) : bwd_warp_smem<T, 4, 8, 8>(p.dstate);
+      return p.seqlen > 1024 && per_group % w == 0 && sm <= 227 * 1024;
+    };
+    const int v = p.tune ? p.tune
+                         : warp_fits(12) ? 4
+                         : warp_fits(6)  ? 5
+                         : warp_fits(4)  ? 6
+                         : per_group % 2 == 0 ? 2 : 1;
     if (v >= 4 && v <= 6) {  // the warp-chain backward (carries every 256 positions: L > 1024 only)
       const int need = v == 4 ? 12 : v == 5 ? 6 : 4;
       if (p.seqlen <= 1024 || per_group % need != 0)

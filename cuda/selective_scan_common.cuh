@@ -1,8 +1,9 @@
 // cuda/selective_scan_common.cuh — device code shared by the selective-scan forward and backward kernels (and the
 // fused SS2D scan, which is the same kernels addressed through four directions).
 //
-// Design of the block-scan kernels (kernels.md §1.2-1.4, after mamba's selective_scan_fwd/bwd_kernel.cuh; the
-// forward for L > 1024 is instead the warp-chain kernel of selective_scan_fwd.cu, one warp per channel):
+// Design of the block-scan kernels (kernels.md §1.2-1.4, after mamba's selective_scan_fwd/bwd_kernel.cuh; for
+// L > 1024 the forward and the backward are instead the warp-chain kernels of selective_scan_{fwd,bwd}.cu, one warp
+// per channel):
 //   * Grid (dim / kRows, batch). A block owns kRows channels of ONE group (and one direction) of one batch element and
 //     walks the whole sequence in chunks of kChunk = kThreads x kItems; thread t owns kItems consecutive sequence
 //     positions of every chunk, for each of its kRows channels. The kRows channels share B/C, so every B/C value

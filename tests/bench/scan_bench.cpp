@@ -102,7 +102,8 @@ void bench_shape(const Shape2d& s, DType dt) {
   const double bwd_bytes = double(B) * D * L * (4 * es + 4) + 2.0 * B * K * N * L * (es + 4);
   const double bwd_floor = std::max(bwd_bytes / bw, updates / er) * 1e3;
   const std::string bwd_basis = bwd_bytes / bw > updates / er ? "HBM" : "exp";
-  const int bwd_default = Di % 2 == 0 ? 2 : 1;
+  const int bwd_default = L > 1024 && Di % 12 == 0 ? 4 : L > 1024 && Di % 6 == 0 ? 5 : L > 1024 && Di % 4 == 0 ? 6
+                          : Di % 2 == 0 ? 2 : 1;  // as cuda/selective_scan_bwd.cu's dispatch (N 16 fits every variant)
   for (int v = 1; v <= 6; ++v) {
     if (v >= 4 && Di % (v == 4 ? 12 : v == 5 ? 6 : 4) != 0) continue;
     SelectiveScanParams q = p;
