@@ -351,8 +351,8 @@ void launch_bwd(const SelectiveScanParams& p, const Context& ctx) {
 // walks the chunks (32 lanes x kItems) in REVERSE; the block's kWarps channels of one group share B/C through the
 // same mbarrier ring. Each warp stores its dB/dC terms for a slot in its own shared partial (plain float4 stores, no
 // shared atomics: those made the first version 4x slower); the producer sums the kWarps partials and adds them to
-// global memory (float4 atomics) when it recycles the slot, so dB/dC take one
-global atomic per element per block per state. Per (chunk, state):
+// global memory (float4 atomics) when it recycles the slot, so dB/dC take one global atomic per element per block
+// and state. Per (chunk, state):
 //   forward:  a_i = exp2(dt_i A log2 e), b_i = dt_i u_i B_i; lane fold + warp scan seeded with the saved carry (the
 //             state at the end of the previous chunk; the carry stride is this chunk, 256) -> ah_i = a_i h_{i-1};
 //   adjoint:  g_i = C_i dy_i + a_{i+1} g_{i+1}. A lane maps X (= a g of the first item right of it) to
