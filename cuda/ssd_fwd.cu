@@ -1,16 +1,20 @@
 // cuda/ssd_fwd.cu — Mamba-2 SSD forward (kernels.md §3), fp32 math, x/B/C in f32/f16/bf16.
 //   Three launches:
-//   1. ssd_fwd_walk_kernel<kOutput = false>: per (segment, head group, batch) the segment's local state from zero,
+//   1. ssd_fwd_tile_kernel<kOutput = false>: per (segment, head group, batch) the segment's local state from zero,
 //      S_loc = sum_j exp(sum_{r>j} log a_r) B_j (dt_j x_j)^T walked chunk by chunk, and its total log-decay.
 //   2. ssd_pass_states_kernel: sequential over segments, S~_{k+1} = exp(lsum_k) S~_k + S_loc_k from the initial state;
 //      seg_states[k] <- S~_k (kept for the backward), final state = S~_nseg.
-//   3. ssd_fwd_walk_kernel<kOutput = true>: per segment from S~_k, per chunk (lane = token i of the chunk):
-//        y_i = sum_{j<=i} exp(seg[i,j]) (C_i.B_j) dt_j x_j      intra-chunk quadratic form (CB shared by the block's
-//            + exp(cs_i) S^T C_i + D x_i                       heads), off-diagonal term from the running state,
-//      then S <- exp(cs_last) S + sum_j exp(suf_j) dt_j B_j x_j^T (chunk state, sequential state passing).
-//   seg[i,j] is grown one log a at a time along the row, suffix/prefix sums are warp scans of non-positive terms:
-//   nothing subtracts two cumulative sums (a reset log a = -1e30 leaves every other exponent exact).
-//   Padded steps past L load as x = 0, dt = 0, B = C = 0: identity steps.
+//   3. ssd_fwd_tile_kernel<kOutput = true>: per segment from S~_k, per chunk (a 32-token tile, zero past Q and L):
+//        Y = diag(exp(cs)) C S + (CB o Lmask) (dt x) + D x       (off-diagonal from the state entering the chunk,
+//                                                                  intra-chunk quadratic form, CB shared by the heads)
+//      then S <- exp(cs_last) S + B^T diag(w) X, w_j = exp(sum_{r>j} log a_r) dt_j.
+//   Register tiles (every product is a small GEMM on CUDA cores, fp32 FFMA; kernels.md §4 rules out TF32):
+//     lane = (row group, column group of 4 of the head dim P): the state S (N x P) is kSR rows x 4 columns per lane,
+//     Y (32 x P) is P/4 rows x 4 columns; B, C and CB sit transposed in shared memory ([n][token], [j][i]) so each
+//     lane reads its rows with vector loads. The intra-chunk mask is built once per (head, chunk) into shared memory
+//     as M^T[j][i] = CB[i][j] exp(seg[i,j]) dt_j, seg grown one log a at a time along the row (lane i): nothing
+//     subtracts two cumulative sums (a reset log a = -1e30 leaves every other exponent exact).
+//   Exponentials are ex2.approx of log2-scaled sums (relative error ~1e-7 where the weight matters).
 #include <algorithm>
 
 #include "cuda/ssd_common.cuh"
@@ -18,137 +22,243 @@
 namespace stereort {
 namespace cuda {
 
-using ssd::Layout;
 using ssd::Params;
-using ssd::StateRows;
 
 namespace {
 
-enum FwdVec { kVdt = 0, kVla = 1, kVw = 2 };
+constexpr float kLog2eF = 1.4426950408889634f;
+constexpr int kT = 32;       // tokens per tile (the chunk, Q <= 32, zero-padded)
+constexpr int kTS = kT + 4;  // row stride of the transposed [n][token] / [j][i] tiles (16-byte aligned rows)
 
-template <typename T, int kP, bool kOutput>
-__global__ void __launch_bounds__(256) ssd_fwd_walk_kernel(Params p, const T* __restrict__ x,
+__device__ __forceinline__ float ex2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+
+// kR consecutive floats (16-byte aligned when kR >= 4, 8-byte when 2) into registers.
+template <int kR>
+__device__ __forceinline__ void lds(float (&r)[kR], const float* s) {
+  if constexpr (kR == 1) {
+    r[0] = s[0];
+  } else if constexpr (kR == 2) {
+    const float2 v = *reinterpret_cast<const float2*>(s);
+    r[0] = v.x, r[1] = v.y;
+  } else {
+#pragma unroll
+    for (int q = 0; q < kR; q += 4) {
+      const float4 v = *reinterpret_cast<const float4*>(s + q);
+      r[q] = v.x, r[q + 1] = v.y, r[q + 2] = v.z, r[q + 3] = v.w;
+    }
+  }
+}
+
+// Geometry of the tiles for head dim kP and kSR state rows per lane (floats; the same on host and device).
+template <int kP, int kSR>
+struct Tile {
+  static constexpr int kCG = kP / 4;             // column groups of 4 (lanes per row group)
+  static constexpr int kRG = 32 / kCG;           // row groups
+  static constexpr int kYR = kT / kRG;           // Y rows per lane (= kP / 4)
+  static constexpr int kNr = ((kRG * kSR + 3) / 4) * 4;  // state rows held (>= N, zero past it)
+  static constexpr int kXS = kP + 4;             // row stride of X and S
+  // block-shared: Bt [kNr][kTS], Ct [kNr][kTS], CBt [kT][kTS]; per head: X [kT][kXS], Mt [kT][kTS], S [kNr][kXS],
+  // vectors dt, la2 (log2 e * dt * A), cs2 (inclusive prefix of la2), w [kT] each.
+  static constexpr int kBt = 0, kCt = kNr * kTS;
+  static __host__ __device__ constexpr int shared(bool out) { return (out ? 2 * kNr + kT : kNr) * kTS; }
+  static __host__ __device__ constexpr int per_head(bool out) {
+    return kT * kXS + (out ? kT * kTS + kNr * kXS : 0) + 4 * kT;
+  }
+  static __host__ __device__ constexpr int total(bool out, int hb) { return shared(out) + hb * per_head(out); }
+};
+
+template <typename T, int kP, int kSR, bool kOutput>
+__global__ void __launch_bounds__(256) ssd_fwd_tile_kernel(Params p, int hb, const T* __restrict__ x,
                                                            const float* __restrict__ dt, const float* __restrict__ A,
                                                            const T* __restrict__ Bm, const T* __restrict__ Cm,
                                                            const float* __restrict__ Dskip,
                                                            float* __restrict__ seg_states, float* __restrict__ lsum,
                                                            T* __restrict__ y) {
+  using G = Tile<kP, kSR>;
+  constexpr int kXS = G::kXS, kNr = G::kNr, kYR = G::kYR;
   extern __shared__ float4 smem_f4[];
   float* sm = reinterpret_cast<float*>(smem_f4);
-  constexpr int PS = kP + 4, R = StateRows<kP>::kRows;
-  const Layout lay = ssd::make_layout(p, kP, kOutput ? 1 : 0);
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nthr = blockDim.x;
   const int64_t k = blockIdx.x, b = blockIdx.z;
-  const int h0 = blockIdx.y * p.hb, h = h0 + warp, grp = h0 / p.hg;
-  float* sB = sm + lay.B;
-  float* sC = sm + lay.C;
-  float* sCB = sm + lay.CB;
-  float* heads = sm + lay.head;
-  float* hs = heads + warp * lay.per_head;
-  float* sX = hs + lay.X;
-  float* sS = hs + lay.S;
-  float* sV = hs + lay.V;
-  const float Ah = A[h];
+  const int h0 = blockIdx.y * hb, h = h0 + warp, grp = h0 / p.hg, N = int(p.N), Q = p.Q;
+  float* sBt = sm + G::kBt;
+  float* sCt = sm + G::kCt;
+  float* sCBt = sm + 2 * kNr * kTS;
+  float* hs = sm + G::shared(kOutput) + warp * G::per_head(kOutput);
+  float* sX = hs;
+  float* sMt = hs + kT * kXS;
+  float* sS = sMt + kT * kTS;
+  float* sV = hs + kT * kXS + (kOutput ? kT * kTS + kNr * kXS : 0);  // dt, la2, cs2, w
+  const float A2 = A[h] * kLog2eF;
   const float Dh = Dskip ? Dskip[h] : 0.f;
   float* gstate = seg_states + ((b * p.H + h) * p.nseg + k) * p.N * kP;  // (N, kP) of this head and segment
 
-  // The state: registers in the state walk, the head's shared rows in the output walk (Y reads all of it).
-  float st[kOutput ? 1 : R][kP];
+  // This lane's state tile: rows n0 .. n0 + kSR - 1, columns c0 .. c0 + 3; its Y tile: rows i0 .. i0 + kYR - 1.
+  const int cg = lane % G::kCG, rg = lane / G::kCG, c0 = 4 * cg, n0 = rg * kSR, i0 = rg * kYR;
+  float st[kSR][4];
 #pragma unroll
-  for (int r = 0; r < R; ++r) {
-    int n = lane + 32 * r;
-    if (kOutput) {
-      for (int q = 0; q < kP; ++q)
-        if (n < p.N) sS[n * PS + q] = gstate[int64_t(n) * kP + q];
-    } else {
+  for (int r = 0; r < kSR; ++r)
 #pragma unroll
-      for (int q = 0; q < kP; ++q) st[r][q] = 0.f;
-    }
+    for (int q = 0; q < 4; ++q) st[r][q] = (kOutput && n0 + r < N) ? gstate[int64_t(n0 + r) * kP + c0 + q] : 0.f;
+  if (kOutput) {
+#pragma unroll
+    for (int r = 0; r < kSR; ++r)
+      if (n0 + r < kNr) *reinterpret_cast<float4*>(sS + (n0 + r) * kXS + c0) = make_float4(st[r][0], st[r][1], st[r][2], st[r][3]);
   }
   float lsum_acc = 0.f;
 
   for (int c = 0; c < p.seg_chunks; ++c) {
-    const int64_t t0 = (k * p.seg_chunks + c) * p.Q;
+    const int64_t t0 = (k * p.seg_chunks + c) * Q;
     if (t0 >= p.L) break;  // uniform over the block
     __syncthreads();       // the previous chunk's readers of the shared tiles are done
-    ssd::load_rows(sB, Bm, p.sbb, p.sbl, b, t0, grp, p);
-    if (kOutput) ssd::load_rows(sC, Cm, p.scb, p.scl, b, t0, grp, p);
-    ssd::load_heads<T, kP>(heads, lay.per_head, lay.X, x, p.sxb, p.sxl, b, t0, h0, p);
-    ssd::load_dt(heads, lay.per_head, lay.V + kVdt * 32, dt, b, t0, h0, p);
+    // Tiles: B^T (and C^T) [n][i], X [i][p] per head, dt per head; zero past Q, past L and past N.
+    for (int idx = threadIdx.x; idx < kT * kNr; idx += nthr) {
+      const int i = idx / kNr, n = idx - i * kNr;
+      const int64_t t = t0 + i;
+      const bool ok = i < Q && t < p.L && n < N;
+      sBt[n * kTS + i] = ok ? to_op(Bm[b * p.sbb + t * p.sbl + int64_t(grp) * N + n]) : 0.f;
+      if (kOutput) sCt[n * kTS + i] = ok ? to_op(Cm[b * p.scb + t * p.scl + int64_t(grp) * N + n]) : 0.f;
+    }
+    for (int idx = threadIdx.x; idx < kT * hb * kP; idx += nthr) {
+      const int i = idx / (hb * kP), r = idx - i * (hb * kP), w = r / kP, q = r - w * kP;
+      const int64_t t = t0 + i;
+      sm[G::shared(kOutput) + w * G::per_head(kOutput) + i * kXS + q] =
+          (i < Q && t < p.L) ? to_op(x[b * p.sxb + t * p.sxl + int64_t(h0 + w) * kP + q]) : 0.f;
+    }
+    {  // per head, lane = token: dt, log2 decays, inclusive prefix cs2, the state-update weight w
+      const int64_t t = t0 + lane;
+      const float dti = (lane < Q && t < p.L) ? dt[b * p.stb + t * p.stl + h] : 0.f;
+      const float la2 = dti * A2;
+      const float cs2 = ssd::warp_prefix_incl(la2, lane);
+      const float suf2 = ssd::warp_suffix_excl(la2, lane);
+      lsum_acc += __shfl_sync(0xffffffffu, cs2, 31);
+      sV[lane] = dti;
+      sV[kT + lane] = la2;
+      sV[2 * kT + lane] = cs2;
+      sV[3 * kT + lane] = ex2(suf2) * dti;
+    }
     __syncthreads();
 
-    // Per-head scalars, token i = lane: log a, inclusive prefix cs_i, exclusive suffix, state-update weight.
-    const float dti = sV[kVdt * 32 + lane];
-    const float la = dti * Ah;
-    const float cs = ssd::warp_prefix_incl(la, lane);
-    const float suf = ssd::warp_suffix_excl(la, lane);
-    const float cs_last = __shfl_sync(0xffffffffu, cs, p.Q - 1);
-    lsum_acc += cs_last;
-    sV[kVla * 32 + lane] = la;
-    sV[kVw * 32 + lane] = expf(suf) * dti;
-    __syncwarp();
-
-    if (kOutput) {
-      ssd::compute_cb(sCB, sC, sB, p);
+    if constexpr (kOutput) {
+      // CB^T[j][i] = C_i . B_j for j <= i: 2 x 4 tiles (rows i, i+1; columns j .. j+3), block-cooperative.
+      for (int tile = threadIdx.x; tile < (kT / 2) * (kT / 4); tile += nthr) {
+        const int ti = tile % (kT / 2), tj = tile / (kT / 2), i = 2 * ti, j = 4 * tj;
+        if (j > i + 1) continue;
+        float a[2][4] = {};
+        for (int n = 0; n < N; ++n) {
+          const float2 cv = *reinterpret_cast<const float2*>(sCt + n * kTS + i);
+          const float4 bv = *reinterpret_cast<const float4*>(sBt + n * kTS + j);
+          const float cc[2] = {cv.x, cv.y}, bb[4] = {bv.x, bv.y, bv.z, bv.w};
+#pragma unroll
+          for (int u = 0; u < 2; ++u)
+#pragma unroll
+            for (int v = 0; v < 4; ++v) a[u][v] = fmaf(cc[u], bb[v], a[u][v]);
+        }
+#pragma unroll
+        for (int v = 0; v < 4; ++v) *reinterpret_cast<float2*>(sCBt + (j + v) * kTS + i) = make_float2(a[0][v], a[1][v]);
+      }
       __syncthreads();
-      if (lane < p.Q) {
-        const int i = lane;
-        float acc[kP];
-#pragma unroll
-        for (int q = 0; q < kP; ++q) acc[q] = 0.f;
-        // Diagonal block: row i of (L o C B^T) X̄, seg[i,j] grown one term at a time.
+      // M^T[j][i] = CB[i][j] exp2(seg2[i,j]) dt_j for j <= i, else 0 (lane = row i; seg2 grown down the row).
+      {
         float seg = 0.f;
-        for (int j = i; j >= 0; --j) {
-          if (j < i) seg += sV[kVla * 32 + j + 1];
-          float coef = expf(seg) * sCB[i * (p.Q + 1) + j] * sV[kVdt * 32 + j];
-          float xv[kP];
-          ssd::load_row<kP>(xv, sX + j * PS);
-#pragma unroll
-          for (int q = 0; q < kP; ++q) acc[q] += coef * xv[q];
-        }
-        // Off-diagonal: exp(cs_i) S^T C_i with the state entering the chunk.
-        const float eo = expf(cs);
-        for (int n = 0; n < p.N; n += 4) {
-          float4 c4 = *reinterpret_cast<const float4*>(sC + i * p.NS + n);
-          const float cv[4] = {c4.x, c4.y, c4.z, c4.w};
-#pragma unroll
-          for (int u = 0; u < 4; ++u) {
-            if (n + u >= p.N) break;
-            float sv[kP];
-            ssd::load_row<kP>(sv, sS + (n + u) * PS);
-            const float cn = eo * cv[u];
-#pragma unroll
-            for (int q = 0; q < kP; ++q) acc[q] += cn * sv[q];
-          }
-        }
-        const int64_t t = t0 + i;
-        if (t < p.L) {
-          float xv[kP];
-          ssd::load_row<kP>(xv, sX + i * PS);
-          T* yo = y + ((b * p.L + t) * p.H + h) * kP;
-#pragma unroll
-          for (int q = 0; q < kP; ++q) yo[q] = from_op<T>(acc[q] + Dh * xv[q]);
+        for (int j = kT - 1; j >= 0; --j) {
+          const float m = j <= lane ? sCBt[j * kTS + lane] * ex2(seg) * sV[j] : 0.f;
+          sMt[j * kTS + lane] = m;
+          if (j <= lane) seg += sV[kT + j];
         }
       }
-      __syncwarp();  // every lane has read sS before it is overwritten
-    }
-    // Chunk state and state passing: S <- exp(cs_last) S + sum_j w_j B_j x_j^T.
-    if constexpr (kOutput) {
-      ssd::state_update_smem<kP>(sS, expf(cs_last), sV + kVw * 32, sB, sX, lane, p);
       __syncwarp();
-    } else {
-      ssd::state_update<kP>(st, expf(cs_last), sV + kVw * 32, sB, sX, lane, p);
+      // Y tile: off-diagonal C S (state entering the chunk), scaled by exp2(cs2_i), then the intra-chunk M X.
+      float acc[kYR][4];
+#pragma unroll
+      for (int r = 0; r < kYR; ++r)
+#pragma unroll
+        for (int q = 0; q < 4; ++q) acc[r][q] = 0.f;
+#pragma unroll 4
+      for (int n = 0; n < N; ++n) {
+        float cv[kYR], sv[4];
+        lds<kYR>(cv, sCt + n * kTS + i0);
+        lds<4>(sv, sS + n * kXS + c0);
+#pragma unroll
+        for (int r = 0; r < kYR; ++r)
+#pragma unroll
+          for (int q = 0; q < 4; ++q) acc[r][q] = fmaf(cv[r], sv[q], acc[r][q]);
+      }
+#pragma unroll
+      for (int r = 0; r < kYR; ++r) {
+        const float e = ex2(sV[2 * kT + i0 + r]);
+#pragma unroll
+        for (int q = 0; q < 4; ++q) acc[r][q] *= e;
+      }
+#pragma unroll 4
+      for (int j = 0; j < Q; ++j) {
+        float mv[kYR], xv[4];
+        lds<kYR>(mv, sMt + j * kTS + i0);
+        lds<4>(xv, sX + j * kXS + c0);
+#pragma unroll
+        for (int r = 0; r < kYR; ++r)
+#pragma unroll
+          for (int q = 0; q < 4; ++q) acc[r][q] = fmaf(mv[r], xv[q], acc[r][q]);
+      }
+#pragma unroll
+      for (int r = 0; r < kYR; ++r) {
+        const int i = i0 + r;
+        const int64_t t = t0 + i;
+        if (i < Q && t < p.L) {
+          float xv[4];
+          lds<4>(xv, sX + i * kXS + c0);
+          T* yo = y + ((b * p.L + t) * p.H + h) * kP + c0;
+#pragma unroll
+          for (int q = 0; q < 4; ++q) yo[q] = from_op<T>(fmaf(Dh, xv[q], acc[r][q]));
+        }
+      }
+    }
+    // State: S <- exp2(cs2_last) S + sum_j B_j (w_j x_j)^T, 4 tokens per step (the tile is zero past Q).
+    {
+      const float decay = ex2(sV[2 * kT + kT - 1]);
+#pragma unroll
+      for (int r = 0; r < kSR; ++r)
+#pragma unroll
+        for (int q = 0; q < 4; ++q) st[r][q] *= decay;
+      for (int j = 0; j < Q; j += 4) {
+        float wv[4], xw[4][4];
+        lds<4>(wv, sV + 3 * kT + j);
+#pragma unroll
+        for (int u = 0; u < 4; ++u) {
+          lds<4>(xw[u], sX + (j + u) * kXS + c0);
+#pragma unroll
+          for (int q = 0; q < 4; ++q) xw[u][q] *= wv[u];
+        }
+#pragma unroll
+        for (int r = 0; r < kSR; ++r) {
+          float bv[4];
+          lds<4>(bv, sBt + (n0 + r) * kTS + j);
+#pragma unroll
+          for (int u = 0; u < 4; ++u)
+#pragma unroll
+            for (int q = 0; q < 4; ++q) st[r][q] = fmaf(bv[u], xw[u][q], st[r][q]);
+        }
+      }
+      if (kOutput) {
+        __syncwarp();  // every lane's Y has read S
+#pragma unroll
+        for (int r = 0; r < kSR; ++r)
+          if (n0 + r < kNr)
+            *reinterpret_cast<float4*>(sS + (n0 + r) * kXS + c0) = make_float4(st[r][0], st[r][1], st[r][2], st[r][3]);
+      }
     }
   }
   if constexpr (!kOutput) {
 #pragma unroll
-    for (int r = 0; r < R; ++r) {
-      int n = lane + 32 * r;
-      if (n < p.N)
+    for (int r = 0; r < kSR; ++r)
+      if (n0 + r < N)
 #pragma unroll
-        for (int q = 0; q < kP; ++q) gstate[int64_t(n) * kP + q] = st[r][q];
-    }
-    if (lane == 0) lsum[(b * p.H + h) * p.nseg + k] = lsum_acc;
+        for (int q = 0; q < 4; ++q) gstate[int64_t(n0 + r) * kP + c0 + q] = st[r][q];
+    if (lane == 0) lsum[(b * p.H + h) * p.nseg + k] = lsum_acc * 0.6931471805599453f;
   }
 }
 
@@ -264,28 +374,37 @@ void ssd_forward(const SsdArgs& a, const SsdPlan& plan, const Tensor& y, const T
   }
   Tensor lsum = Tensor::empty({p.B, p.H, p.nseg}, DType::F32, a.x.device());
   const float* D = a.Dskip.defined() ? a.Dskip.data<float>() : nullptr;
-  const dim3 grid(unsigned(p.nseg), unsigned(p.H / p.hb), unsigned(p.B)), block(unsigned(32 * p.hb));
+  // Heads per block: 4 (3 blocks of 128 threads per SM at StereoMamba's P 16, N 64), fewer when a group has fewer.
+  const int hb = p.hg % 4 == 0 ? 4 : p.hg % 2 == 0 ? 2 : 1;
+  const dim3 grid(unsigned(p.nseg), unsigned(p.H / hb), unsigned(p.B)), block(unsigned(32 * hb));
   dispatch_cuda_float(a.x.dtype(), "ssd_chunk_scan", [&](auto tag) {
     using T = typename decltype(tag)::type;
     ssd::dispatch_p(P, [&](auto pc) {
       constexpr int kP = decltype(pc)::value;
-      const T* x = a.x.data<T>();
-      const T* Bm = a.Bm.data<T>();
-      const T* Cm = a.Cm.data<T>();
-      size_t s0 = size_t(ssd::make_layout(p, kP, 0).total) * 4, s1 = size_t(ssd::make_layout(p, kP, 1).total) * 4;
-      ssd::set_smem(ssd_fwd_walk_kernel<T, kP, false>, s0);
-      ssd_fwd_walk_kernel<T, kP, false><<<grid, block, s0, stream_of(ctx)>>>(
-          p, x, a.dt.data<float>(), a.A.data<float>(), Bm, Cm, D, seg_states.data<float>(), lsum.data<float>(),
-          nullptr);
-      STEREORT_LAUNCH_CHECK("ssd_fwd_walk_kernel<state>");
-      ssd::pass_states(seg_states, lsum, a.initial_state.defined() ? a.initial_state.data<float>() : nullptr,
-                      final_state.defined() ? final_state.data<float>() : nullptr, p.B * p.H, p.nseg, int(p.N), kP,
-                      false, ctx);
-      ssd::set_smem(ssd_fwd_walk_kernel<T, kP, true>, s1);
-      ssd_fwd_walk_kernel<T, kP, true><<<grid, block, s1, stream_of(ctx)>>>(
-          p, x, a.dt.data<float>(), a.A.data<float>(), Bm, Cm, D, seg_states.data<float>(), lsum.data<float>(),
-          y.data<T>());
-      STEREORT_LAUNCH_CHECK("ssd_fwd_walk_kernel<output>");
+      auto run = [&](auto src) {
+        constexpr int kSR = decltype(src)::value;
+        using G = Tile<kP, kSR>;
+        const T* x = a.x.data<T>();
+        const T* Bm = a.Bm.data<T>();
+        const T* Cm = a.Cm.data<T>();
+        const size_t s0 = size_t(G::total(false, hb)) * 4, s1 = size_t(G::total(true, hb)) * 4;
+        ssd::set_smem(ssd_fwd_tile_kernel<T, kP, kSR, false>, s0);
+        ssd_fwd_tile_kernel<T, kP, kSR, false><<<grid, block, s0, stream_of(ctx)>>>(
+            p, hb, x, a.dt.data<float>(), a.A.data<float>(), Bm, Cm, D, seg_states.data<float>(), lsum.data<float>(),
+            nullptr);
+        STEREORT_LAUNCH_CHECK("ssd_fwd_tile_kernel<state>");
+        ssd::pass_states(seg_states, lsum, a.initial_state.defined() ? a.initial_state.data<float>() : nullptr,
+                         final_state.defined() ? final_state.data<float>() : nullptr, p.B * p.H, p.nseg, int(p.N), kP,
+                         false, ctx);
+        ssd::set_smem(ssd_fwd_tile_kernel<T, kP, kSR, true>, s1);
+        ssd_fwd_tile_kernel<T, kP, kSR, true><<<grid, block, s1, stream_of(ctx)>>>(
+            p, hb, x, a.dt.data<float>(), a.A.data<float>(), Bm, Cm, D, seg_states.data<float>(), lsum.data<float>(),
+            y.data<T>());
+        STEREORT_LAUNCH_CHECK("ssd_fwd_tile_kernel<output>");
+      };
+      // State rows per lane: 8 covers N <= 8 * 128 / P (StereoMamba: P 16, N 64); 16 covers N * P <= 2048.
+      if (p.N <= 8 * Tile<kP, 8>::kRG) run(std::integral_constant<int, 8>{});
+      else run(std::integral_constant<int, 16>{});
     });
   });
 }
