@@ -1,6 +1,7 @@
 // cuda/ssd_bwd.cu — Mamba-2 SSD backward (kernels.md §3, the chunked adjoint of ref::ssd_chunked_backward), fp32.
-//   1. ssd_bwd_adjoint_kernel: per segment, the adjoint it sends left from zero, E_k = sum_s exp(sum_{r=start..s}
-//      log a_r) C_s dy_s^T (chunks walked right to left), and its total log-decay.
+//   1. ssd::adjoint_walk (the forward's register-tiled walk, cuda/ssd_fwd.cu): per segment, the adjoint it sends left
+//      from zero, E_k = sum_s exp(sum_{r=start..s} log a_r) C_s dy_s^T (chunks walked right to left), and its total
+//      log-decay.
 //   2. pass_states(reverse): G~_k (the adjoint entering segment k from the right; dfinal at the end) and dS_{-1}.
 //   3. ssd_bwd_kernel: per (segment, head group, batch).
 //      Phase A walks the segment's chunks left to right from the forward's saved S~_k and stores the state entering
@@ -40,56 +41,6 @@ __device__ __forceinline__ int chunks_in_segment(const Params& p, int64_t k) {
 }
 
 template <typename T, int kP>
-__global__ void __launch_bounds__(256) ssd_bwd_adjoint_kernel(Params p, const T* __restrict__ dy,
-                                                              const float* __restrict__ dt,
-                                                              const float* __restrict__ A, const T* __restrict__ Cm,
-                                                              float* __restrict__ ebuf, float* __restrict__ lsum) {
-  extern __shared__ float4 smem_f4[];
-  float* sm = reinterpret_cast<float*>(smem_f4);
-  constexpr int R = StateRows<kP>::kRows;
-  const Layout lay = ssd::make_layout(p, kP, 2);
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int64_t k = blockIdx.x, b = blockIdx.z;
-  const int h0 = blockIdx.y * p.hb, h = h0 + warp, grp = h0 / p.hg;
-  float* sC = sm + lay.C;
-  float* heads = sm + lay.head;
-  float* hs = heads + warp * lay.per_head;
-  float* sV = hs + lay.V;
-  const float Ah = A[h];
-  const int64_t dyb = p.L * p.H * kP, dyl = p.H * kP;  // dy is contiguous (B,L,H,P)
-  float gst[R][kP];
-#pragma unroll
-  for (int r = 0; r < R; ++r)
-#pragma unroll
-    for (int q = 0; q < kP; ++q) gst[r][q] = 0.f;
-  float lsum_acc = 0.f;
-  for (int c = chunks_in_segment(p, k) - 1; c >= 0; --c) {
-    const int64_t t0 = (k * p.seg_chunks + c) * p.Q;
-    __syncthreads();
-    ssd::load_rows(sC, Cm, p.scb, p.scl, b, t0, grp, p);
-    ssd::load_heads<T, kP>(heads, lay.per_head, lay.DY, dy, dyb, dyl, b, t0, h0, p);
-    ssd::load_dt(heads, lay.per_head, lay.V + kVdt * 32, dt, b, t0, h0, p);
-    __syncthreads();
-    const float la = sV[kVdt * 32 + lane] * Ah;
-    const float cs = ssd::warp_prefix_incl(la, lane);
-    const float cs_last = __shfl_sync(0xffffffffu, cs, p.Q - 1);
-    lsum_acc += cs_last;
-    sV[kVexp * 32 + lane] = lane < p.Q ? expf(cs) : 0.f;
-    __syncwarp();
-    ssd::state_update<kP>(gst, expf(cs_last), sV + kVexp * 32, sC, hs + lay.DY, lane, p);
-  }
-  float* ge = ebuf + ((b * p.H + h) * p.nseg + k) * p.N * kP;
-#pragma unroll
-  for (int r = 0; r < R; ++r) {
-    int n = lane + 32 * r;
-    if (n < p.N)
-#pragma unroll
-      for (int q = 0; q < kP; ++q) ge[int64_t(n) * kP + q] = gst[r][q];
-  }
-  if (lane == 0) lsum[(b * p.H + h) * p.nseg + k] = lsum_acc;
-}
-
-template <typename T, int kP>
 __global__ void __launch_bounds__(256) ssd_bwd_kernel(
     Params p, const T* __restrict__ x, const T* __restrict__ dy, const float* __restrict__ dt,
     const float* __restrict__ A, const T* __restrict__ Bm, const T* __restrict__ Cm, const float* __restrict__ Dskip,
@@ -99,7 +50,7 @@ __global__ void __launch_bounds__(256) ssd_bwd_kernel(
   extern __shared__ float4 smem_f4[];
   float* sm = reinterpret_cast<float*>(smem_f4);
   constexpr int PS = kP + 4, R = StateRows<kP>::kRows;
-  const Layout lay = ssd::make_layout(p, kP, 3);
+  const Layout lay = ssd::make_layout(p, kP);
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int64_t k = blockIdx.x, b = blockIdx.z;
   const int h0 = blockIdx.y * p.hb, h = h0 + warp, grp = h0 / p.hg;
@@ -377,12 +328,9 @@ void ssd_backward(const SsdArgs& a, const SsdPlan& plan, const Tensor& dy, const
     using T = typename decltype(tag)::type;
     ssd::dispatch_p(P, [&](auto pc) {
       constexpr int kP = decltype(pc)::value;
-      size_t s2 = size_t(ssd::make_layout(p, kP, 2).total) * 4, s3 = size_t(ssd::make_layout(p, kP, 3).total) * 4;
-      ssd::set_smem(ssd_bwd_adjoint_kernel<T, kP>, s2);
-      ssd_bwd_adjoint_kernel<T, kP><<<grid, block, s2, stream_of(ctx)>>>(
-          p, dy.data<T>(), a.dt.data<float>(), a.A.data<float>(), a.Cm.data<T>(), ebuf.data<float>(),
-          lsum.data<float>());
-      STEREORT_LAUNCH_CHECK("ssd_bwd_adjoint_kernel");
+      const size_t s3 = size_t(ssd::make_layout(p, kP).total) * 4;
+      ssd::adjoint_walk(p, a.x.dtype(), P, dy.data<T>(), a.dt.data<float>(), a.A.data<float>(), a.Cm.data<T>(),
+                        ebuf.data<float>(), lsum.data<float>(), ctx);
       ssd::pass_states(ebuf, lsum, dfinal.defined() ? dfinal.data<float>() : nullptr,
                        g.dinitial_state.defined() ? g.dinitial_state.data<float>() : nullptr, p.B * p.H, p.nseg,
                        int(p.N), kP, true, ctx);

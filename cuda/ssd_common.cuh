@@ -1,8 +1,11 @@
 // cuda/ssd_common.cuh — pieces shared by the SSD forward (cuda/ssd_fwd.cu) and backward (cuda/ssd_bwd.cu) kernels.
-//   Work split: the sequence is cut into chunks of Q <= 32 tokens (one token per lane) and segments of seg_chunks
-//   chunks. A block owns (segment, group of hb heads of one B/C group, batch); warp w is head h0 + w. Within a block
-//   the state walks the segment's chunks in order; segments are linked by a light state-passing kernel.
-//   Shared memory per block (floats; padded rows keep float4 accesses conflict-free):
+//   Work split: the sequence is cut into chunks of Q <= 32 tokens and segments of seg_chunks chunks. A block owns
+//   (segment, group of heads of one B/C group, batch); warp w is head h0 + w. Within a block the state walks the
+//   segment's chunks in order; segments are linked by a light state-passing kernel (pass_states, same plan and
+//   seg_states for the forward and the backward).
+//   The backward kernels (this file's layout) put one token per lane and hb = plan.heads_per_block heads per block;
+//   the forward has its own register-tiled layout (Tile in cuda/ssd_fwd.cu, 4 heads per block).
+//   Backward shared memory per block (floats; padded rows keep float4 accesses conflict-free):
 //     block-shared  sB, sC [Q][NS] (NS = round_up(N,8) + 4), sCB, sW [Q][Q+1], sdB, sdC [Q][NS]
 //     per head      sX, sDY [Q][kP+4], sS [N][kP+4] (state / adjoint), vectors [kVecs][32]
 //   Every kernel is followed by STEREORT_LAUNCH_CHECK in the launchers; nothing here launches.
@@ -39,23 +42,22 @@ struct Layout {
   int total;                // floats
 };
 __host__ __device__ inline int round4(int v) { return (v + 3) & ~3; }
-// kind: 0 = forward state walk (B, x), 1 = forward output walk (+ C, CB, state in smem),
-//       2 = adjoint walk (C, dy), 3 = backward (everything).
-__host__ __device__ inline Layout make_layout(const Params& p, int kP, int kind) {
+// The backward kernel's layout (every array above).
+__host__ __device__ inline Layout make_layout(const Params& p, int kP) {
   const int Q = p.Q, QQ = round4(Q * (Q + 1)), rowQ = round4(Q * p.NS), PS = kP + 4;
   Layout l{};
   int o = 0;
-  l.B = o, o += kind != 2 ? rowQ : 0;
-  l.C = o, o += kind != 0 ? rowQ : 0;
-  l.CB = o, o += (kind == 1 || kind == 3) ? QQ : 0;
-  l.W = o, o += kind == 3 ? QQ : 0;
-  l.dB = o, o += kind == 3 ? rowQ : 0;
-  l.dC = o, o += kind == 3 ? rowQ : 0;
+  l.B = o, o += rowQ;
+  l.C = o, o += rowQ;
+  l.CB = o, o += QQ;
+  l.W = o, o += QQ;
+  l.dB = o, o += rowQ;
+  l.dC = o, o += rowQ;
   l.head = o;
   int h = 0;
-  l.X = h, h += (kind != 2) ? Q * PS : 0;
-  l.DY = h, h += kind >= 2 ? Q * PS : 0;
-  l.S = h, h += (kind == 1 || kind == 3) ? int(p.N) * PS : 0;
+  l.X = h, h += Q * PS;
+  l.DY = h, h += Q * PS;
+  l.S = h, h += int(p.N) * PS;
   l.V = h, h += kVecs * 32;
   l.per_head = round4(h);
   l.total = o + p.hb * l.per_head;
@@ -207,6 +209,9 @@ Params make_params(const SsdArgs& a, const SsdPlan& plan);
 // Sequential pass over segments (kernels.md §3 step 4), see cuda/ssd_fwd.cu.
 void pass_states(const Tensor& states, const Tensor& lsum, const float* init, float* out, int64_t BH, int64_t nseg,
                  int N, int P, bool reverse, const Context& ctx);
+// The backward's adjoint walk (see cuda/ssd_fwd.cu): ebuf (B,H,nseg,N,P) and lsum (B,H,nseg) per segment.
+void adjoint_walk(const Params& p, DType xt, int64_t P, const void* dy, const float* dt, const float* A,
+                  const void* Cm, float* ebuf, float* lsum, const Context& ctx);
 
 template <typename K>
 void set_smem(K kernel, size_t bytes) {

@@ -1,10 +1,10 @@
 // cuda/ssd_fwd.cu — Mamba-2 SSD forward (kernels.md §3), fp32 math, x/B/C in f32/f16/bf16.
 //   Three launches:
-//   1. ssd_fwd_tile_kernel<kOutput = false>: per (segment, head group, batch) the segment's local state from zero,
+//   1. ssd_tile_walk_kernel<kMode = 0>: per (segment, head group, batch) the segment's local state from zero,
 //      S_loc = sum_j exp(sum_{r>j} log a_r) B_j (dt_j x_j)^T walked chunk by chunk, and its total log-decay.
 //   2. ssd_pass_states_kernel: sequential over segments, S~_{k+1} = exp(lsum_k) S~_k + S_loc_k from the initial state;
 //      seg_states[k] <- S~_k (kept for the backward), final state = S~_nseg.
-//   3. ssd_fwd_tile_kernel<kOutput = true>: per segment from S~_k, per chunk (a 32-token tile, zero past Q and L):
+//   3. ssd_tile_walk_kernel<kMode = 1>: per segment from S~_k, per chunk (a 32-token tile, zero past Q and L):
 //        Y = diag(exp(cs)) C S + (CB o Lmask) (dt x) + D x       (off-diagonal from the state entering the chunk,
 //                                                                  intra-chunk quadratic form, CB shared by the heads)
 //      then S <- exp(cs_last) S + B^T diag(w) X, w_j = exp(sum_{r>j} log a_r) dt_j.
@@ -71,8 +71,10 @@ struct Tile {
   static __host__ __device__ constexpr int total(bool out, int hb) { return shared(out) + hb * per_head(out); }
 };
 
-template <typename T, int kP, int kSR, bool kOutput>
-__global__ void __launch_bounds__(256) ssd_fwd_tile_kernel(Params p, int hb, const T* __restrict__ x,
+// kMode: 0 = forward state walk, 1 = forward output walk, 2 = the backward's adjoint walk (operands C and dy in the
+// B and x slots, chunks right to left, weights exp(cs) instead of exp(suf) dt: E_k = sum_s exp(cs_s) C_s dy_s^T).
+template <typename T, int kP, int kSR, int kMode>
+__global__ void __launch_bounds__(256) ssd_tile_walk_kernel(Params p, int hb, const T* __restrict__ x,
                                                            const float* __restrict__ dt, const float* __restrict__ A,
                                                            const T* __restrict__ Bm, const T* __restrict__ Cm,
                                                            const float* __restrict__ Dskip,
@@ -80,6 +82,7 @@ __global__ void __launch_bounds__(256) ssd_fwd_tile_kernel(Params p, int hb, con
                                                            T* __restrict__ y) {
   using G = Tile<kP, kSR>;
   constexpr int kXS = G::kXS, kNr = G::kNr, kYR = G::kYR;
+  constexpr bool kOutput = kMode == 1, kAdj = kMode == 2;
   extern __shared__ float4 smem_f4[];
   float* sm = reinterpret_cast<float*>(smem_f4);
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nthr = blockDim.x;
@@ -111,10 +114,12 @@ __global__ void __launch_bounds__(256) ssd_fwd_tile_kernel(Params p, int hb, con
   }
   float lsum_acc = 0.f;
 
-  for (int c = 0; c < p.seg_chunks; ++c) {
+  // Chunks of this segment holding any step < L, left to right (right to left for the adjoint).
+  const int nc = int(std::min<int64_t>(p.seg_chunks, (p.L - k * p.seg_chunks * Q + Q - 1) / Q));
+  for (int cc = 0; cc < nc; ++cc) {
+    const int c = kAdj ? nc - 1 - cc : cc;
     const int64_t t0 = (k * p.seg_chunks + c) * Q;
-    if (t0 >= p.L) break;  // uniform over the block
-    __syncthreads();       // the previous chunk's readers of the shared tiles are done
+    __syncthreads();  // the previous chunk's readers of the shared tiles are done
     // Tiles: B^T (and C^T) [n][i], X [i][p] per head, dt per head; zero past Q, past L and past N.
     for (int idx = threadIdx.x; idx < kT * kNr; idx += nthr) {
       const int i = idx / kNr, n = idx - i * kNr;
@@ -139,7 +144,7 @@ __global__ void __launch_bounds__(256) ssd_fwd_tile_kernel(Params p, int hb, con
       sV[lane] = dti;
       sV[kT + lane] = la2;
       sV[2 * kT + lane] = cs2;
-      sV[3 * kT + lane] = ex2(suf2) * dti;
+      sV[3 * kT + lane] = kAdj ? (lane < Q && t < p.L ? ex2(cs2) : 0.f) : ex2(suf2) * dti;
     }
     __syncthreads();
 
@@ -309,6 +314,33 @@ void pass_states(const Tensor& states, const Tensor& lsum, const float* init, fl
                                                            N, P, reverse);
   STEREORT_LAUNCH_CHECK("ssd_pass_states_kernel");
 }
+
+// The backward's first launch (cuda/ssd_bwd.cu): per segment the adjoint it sends left from zero and its log-decay,
+// with the forward's tiles (kMode 2). dy is contiguous (B, L, H, P).
+void adjoint_walk(const Params& p0, DType xt, int64_t P, const void* dy, const float* dt, const float* A,
+                  const void* Cm, float* ebuf, float* lsum, const Context& ctx) {
+  Params p = p0;
+  p.sbb = p0.scb, p.sbl = p0.scl;                 // C in B's slot
+  p.sxb = p0.L * p0.H * P, p.sxl = p0.H * P;      // dy in x's slot
+  const int hb = p.hg % 4 == 0 ? 4 : p.hg % 2 == 0 ? 2 : 1;
+  const dim3 grid(unsigned(p.nseg), unsigned(p.H / hb), unsigned(p.B)), block(unsigned(32 * hb));
+  dispatch_cuda_float(xt, "ssd_chunk_scan backward", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    dispatch_p(P, [&](auto pc) {
+      constexpr int kP = decltype(pc)::value;
+      auto run = [&](auto src) {
+        constexpr int kSR = decltype(src)::value;
+        const size_t sz = size_t(Tile<kP, kSR>::total(false, hb)) * 4;
+        set_smem(ssd_tile_walk_kernel<T, kP, kSR, 2>, sz);
+        ssd_tile_walk_kernel<T, kP, kSR, 2><<<grid, block, sz, stream_of(ctx)>>>(
+            p, hb, static_cast<const T*>(dy), dt, A, static_cast<const T*>(Cm), nullptr, nullptr, ebuf, lsum, nullptr);
+        STEREORT_LAUNCH_CHECK("ssd_tile_walk_kernel<adjoint>");
+      };
+      if (p.N <= 8 * Tile<kP, 8>::kRG) run(std::integral_constant<int, 8>{});
+      else run(std::integral_constant<int, 16>{});
+    });
+  });
+}
 }  // namespace ssd
 
 // ---- plan and launch -------------------------------------------------------------------------------------------------
@@ -348,7 +380,7 @@ SsdPlan ssd_cuda_plan(const SsdDims& d, int64_t chunk_size) {
   for (;; hb /= 2) {
     ssd::Params p{};
     p.N = d.N, p.Q = int(plan.chunk), p.hb = hb, p.NS = ((int(d.N) + 7) & ~7) + 4;
-    if (hb == 1 || int64_t(ssd::make_layout(p, int(d.P), 3).total) * 4 <= optin) break;
+    if (hb == 1 || int64_t(ssd::make_layout(p, int(d.P)).total) * 4 <= optin) break;
   }
   plan.heads_per_block = hb;
   // Segments: enough blocks for ~3 waves of the output kernel, never shorter than one chunk.
@@ -388,19 +420,19 @@ void ssd_forward(const SsdArgs& a, const SsdPlan& plan, const Tensor& y, const T
         const T* Bm = a.Bm.data<T>();
         const T* Cm = a.Cm.data<T>();
         const size_t s0 = size_t(G::total(false, hb)) * 4, s1 = size_t(G::total(true, hb)) * 4;
-        ssd::set_smem(ssd_fwd_tile_kernel<T, kP, kSR, false>, s0);
-        ssd_fwd_tile_kernel<T, kP, kSR, false><<<grid, block, s0, stream_of(ctx)>>>(
+        ssd::set_smem(ssd_tile_walk_kernel<T, kP, kSR, 0>, s0);
+        ssd_tile_walk_kernel<T, kP, kSR, 0><<<grid, block, s0, stream_of(ctx)>>>(
             p, hb, x, a.dt.data<float>(), a.A.data<float>(), Bm, Cm, D, seg_states.data<float>(), lsum.data<float>(),
             nullptr);
-        STEREORT_LAUNCH_CHECK("ssd_fwd_tile_kernel<state>");
+        STEREORT_LAUNCH_CHECK("ssd_tile_walk_kernel<state>");
         ssd::pass_states(seg_states, lsum, a.initial_state.defined() ? a.initial_state.data<float>() : nullptr,
                          final_state.defined() ? final_state.data<float>() : nullptr, p.B * p.H, p.nseg, int(p.N), kP,
                          false, ctx);
-        ssd::set_smem(ssd_fwd_tile_kernel<T, kP, kSR, true>, s1);
-        ssd_fwd_tile_kernel<T, kP, kSR, true><<<grid, block, s1, stream_of(ctx)>>>(
+        ssd::set_smem(ssd_tile_walk_kernel<T, kP, kSR, 1>, s1);
+        ssd_tile_walk_kernel<T, kP, kSR, 1><<<grid, block, s1, stream_of(ctx)>>>(
             p, hb, x, a.dt.data<float>(), a.A.data<float>(), Bm, Cm, D, seg_states.data<float>(), lsum.data<float>(),
             y.data<T>());
-        STEREORT_LAUNCH_CHECK("ssd_fwd_tile_kernel<output>");
+        STEREORT_LAUNCH_CHECK("ssd_tile_walk_kernel<output>");
       };
       // State rows per lane: 8 covers N <= 8 * 128 / P (StereoMamba: P 16, N 64); 16 covers N * P <= 2048.
       if (p.N <= 8 * Tile<kP, 8>::kRG) run(std::integral_constant<int, 8>{});

@@ -18,9 +18,10 @@
 //   G[s,j] = exp(seg[s,j]) (C_s.B_j)(dy_s.dt_j x_j); dA is summed pair by pair instead, sum_{s>j} G[s,j] * (sum of dt
 //   over (j,s]), because a telescoped dla keeps rounding residue that dt_t = 1e30 (a reset) would amplify to 1e14.
 //   CPU: ssd_chunk_scan runs ref::ssd_chunked and ref::ssd_chunked_backward (double accumulation).
-//   CUDA (cuda/ssd_fwd.cu, cuda/ssd_bwd.cu): fp32 math; the chunk length is min(chunk_size, 32) (one token per
-//   lane; the Q x Q tile lives in shared memory; every Q gives the same function up to rounding, and small Q costs
-//   fewer FLOPs on CUDA cores); P in {8,16,32,64} with N * P <= 2048 (StereoMamba: P 16, N 64). The sequence is split
+//   CUDA (cuda/ssd_fwd.cu, cuda/ssd_bwd.cu): fp32 math; the chunk length is min(chunk_size, 32) (a 32-token tile
+//   in shared memory; every Q gives the same function up to rounding, and small Q costs fewer FLOPs on CUDA cores);
+//   the forward computes each chunk as small register-tiled GEMMs (C S, M X, B^T W), the backward with one token per
+//   lane; P in {8,16,32,64} with N * P <= 2048 (StereoMamba: P 16, N 64). The sequence is split
 //   into segments of whole chunks that run in parallel; a light kernel passes states between segments. Gradients of
 //   Bm/Cm are reduced over the heads of a group in shared memory (fp32 shared-memory atomics: results can differ run to
 //   run in the last bits).
