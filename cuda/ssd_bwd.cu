@@ -3,10 +3,10 @@
 //      from zero, E_k = sum_s exp(sum_{r=start..s} log a_r) C_s dy_s^T (chunks walked right to left), and its total
 //      log-decay.
 //   2. pass_states(reverse): G~_k (the adjoint entering segment k from the right; dfinal at the end) and dS_{-1}.
-//   3. ssd_bwd_kernel: per (segment, head group, batch).
-//      Phase A walks the segment's chunks left to right from the forward's saved S~_k and stores the state entering
-//      every chunk (fp32 scratch, one (N,P) per chunk and head; re-read once in phase B, mostly from L2).
-//      Phase B walks the chunks right to left with the adjoint G (registers; G_in of the chunk), per chunk:
+//   3. ssd::chunk_state_walk (the forward's tiled walk again): from the forward's saved S~_k, the state entering every
+//      chunk (fp32 scratch sbuf, one (N,P) per chunk and head; re-read once by step 4, mostly from L2).
+//   4. ssd_bwd_kernel: per (segment, head group, batch), one token per lane.
+//      It walks the chunks right to left with the adjoint G (registers; G_in of the chunk), per chunk:
 //        column walk (lane = column j, s >= j):  dX̄_j += exp(seg) CB[s,j] dy_s;  W[s,j] += exp(seg) dt_j (dy_s.x_j)
 //          summed over the block's heads (shared-memory atomics);  G[s,j] = W_h CB row/column sums for d log a;
 //          dA += G[s,j] * (sum of dt over (j,s]) pair by pair (exact across a reset, see ops/ssd.h)
@@ -44,7 +44,7 @@ template <typename T, int kP>
 __global__ void __launch_bounds__(256) ssd_bwd_kernel(
     Params p, const T* __restrict__ x, const T* __restrict__ dy, const float* __restrict__ dt,
     const float* __restrict__ A, const T* __restrict__ Bm, const T* __restrict__ Cm, const float* __restrict__ Dskip,
-    const float* __restrict__ seg_states, const float* __restrict__ ebuf, float* __restrict__ sbuf,
+    const float* __restrict__ ebuf, const float* __restrict__ sbuf,
     T* __restrict__ dx, float* __restrict__ ddt, float* __restrict__ dBf, float* __restrict__ dCf,
     float* __restrict__ dA_part, float* __restrict__ dD_part, bool atomic_bc) {
   extern __shared__ float4 smem_f4[];
@@ -71,42 +71,9 @@ __global__ void __launch_bounds__(256) ssd_bwd_kernel(
   const float Ah = A[h], Dh = Dskip ? Dskip[h] : 0.f;
   const int64_t dyb = p.L * p.H * kP, dyl = p.H * kP;
   const int nch = chunks_in_segment(p, k);
-  float* sbuf_h = sbuf + (bh * p.nseg + k) * p.seg_chunks * NP;  // chunk c of this segment at + c * NP
+  const float* sbuf_h = sbuf + (bh * p.nseg + k) * p.seg_chunks * NP;  // chunk c of this segment at + c * NP
 
-  // ---- Phase A: the state entering each chunk, walked from the forward's S~_k --------------------------------------
-  {
-    float st[R][kP];
-    const float* gs = seg_states + (bh * p.nseg + k) * NP;
-#pragma unroll
-    for (int r = 0; r < R; ++r) {
-      int n = lane + 32 * r;
-#pragma unroll
-      for (int q = 0; q < kP; ++q) st[r][q] = n < p.N ? gs[int64_t(n) * kP + q] : 0.f;
-    }
-    for (int c = 0; c < nch; ++c) {
-      const int64_t t0 = (k * p.seg_chunks + c) * Q;
-#pragma unroll
-      for (int r = 0; r < R; ++r) {
-        int n = lane + 32 * r;
-        if (n < p.N)
-#pragma unroll
-          for (int q = 0; q < kP; ++q) sbuf_h[c * NP + int64_t(n) * kP + q] = st[r][q];
-      }
-      __syncthreads();
-      ssd::load_rows(sB, Bm, p.sbb, p.sbl, b, t0, grp, p);
-      ssd::load_heads<T, kP>(heads, lay.per_head, lay.X, x, p.sxb, p.sxl, b, t0, h0, p);
-      ssd::load_dt(heads, lay.per_head, lay.V + kVdt * 32, dt, b, t0, h0, p);
-      __syncthreads();
-      const float dti = sV[kVdt * 32 + lane], la = dti * Ah;
-      const float suf = ssd::warp_suffix_excl(la, lane);
-      const float cs_last = __shfl_sync(0xffffffffu, ssd::warp_prefix_incl(la, lane), Q - 1);
-      sV[kVw * 32 + lane] = expf(suf) * dti;
-      __syncwarp();
-      ssd::state_update<kP>(st, expf(cs_last), sV + kVw * 32, sB, sX, lane, p);
-    }
-  }
-
-  // ---- Phase B: chunks right to left with the adjoint entering each from the right (kept in the head's sG rows) -----
+  // ---- chunks right to left with the adjoint entering each from the right (kept in the head's sG rows) -----
   {
     const float* ge = ebuf + (bh * p.nseg + k) * NP;
     for (int e = lane; e < NP; e += 32) sG[(e / kP) * PS + e % kP] = ge[e];
@@ -334,10 +301,12 @@ void ssd_backward(const SsdArgs& a, const SsdPlan& plan, const Tensor& dy, const
       ssd::pass_states(ebuf, lsum, dfinal.defined() ? dfinal.data<float>() : nullptr,
                        g.dinitial_state.defined() ? g.dinitial_state.data<float>() : nullptr, p.B * p.H, p.nseg,
                        int(p.N), kP, true, ctx);
+      ssd::chunk_state_walk(p, a.x.dtype(), P, a.x.data<T>(), a.dt.data<float>(), a.A.data<float>(), a.Bm.data<T>(),
+                            seg_states.data<float>(), sbuf.data<float>(), ctx);
       ssd::set_smem(ssd_bwd_kernel<T, kP>, s3);
       ssd_bwd_kernel<T, kP><<<grid, block, s3, stream_of(ctx)>>>(
           p, a.x.data<T>(), dy.data<T>(), a.dt.data<float>(), a.A.data<float>(), a.Bm.data<T>(), a.Cm.data<T>(), D,
-          seg_states.data<float>(), ebuf.data<float>(), sbuf.data<float>(), g.dx.data<T>(), g.ddt.data<float>(),
+          ebuf.data<float>(), sbuf.data<float>(), g.dx.data<T>(), g.ddt.data<float>(),
           g.dBm.data<float>(), g.dCm.data<float>(), dAp.data<float>(), dDp.data<float>(), atomic_bc);
       STEREORT_LAUNCH_CHECK("ssd_bwd_kernel");
     });

@@ -212,6 +212,9 @@ void pass_states(const Tensor& states, const Tensor& lsum, const float* init, fl
 // The backward's adjoint walk (see cuda/ssd_fwd.cu): ebuf (B,H,nseg,N,P) and lsum (B,H,nseg) per segment.
 void adjoint_walk(const Params& p, DType xt, int64_t P, const void* dy, const float* dt, const float* A,
                   const void* Cm, float* ebuf, float* lsum, const Context& ctx);
+// The state entering every chunk, from the forward's seg_states: cstates (B,H,nseg*seg_chunks,N,P).
+void chunk_state_walk(const Params& p, DType xt, int64_t P, const void* x, const float* dt, const float* A,
+                      const void* Bm, const float* seg_states, float* cstates, const Context& ctx);
 
 template <typename K>
 void set_smem(K kernel, size_t bytes) {

@@ -72,17 +72,18 @@ struct Tile {
 };
 
 // kMode: 0 = forward state walk, 1 = forward output walk, 2 = the backward's adjoint walk (operands C and dy in the
-// B and x slots, chunks right to left, weights exp(cs) instead of exp(suf) dt: E_k = sum_s exp(cs_s) C_s dy_s^T).
+// B and x slots, chunks right to left, weights exp(cs) instead of exp(suf) dt: E_k = sum_s exp(cs_s) C_s dy_s^T),
+// 3 = the backward's chunk states (from S~_k like mode 1, the state entering every chunk stored to cstates).
 template <typename T, int kP, int kSR, int kMode>
 __global__ void __launch_bounds__(256) ssd_tile_walk_kernel(Params p, int hb, const T* __restrict__ x,
                                                            const float* __restrict__ dt, const float* __restrict__ A,
                                                            const T* __restrict__ Bm, const T* __restrict__ Cm,
                                                            const float* __restrict__ Dskip,
                                                            float* __restrict__ seg_states, float* __restrict__ lsum,
-                                                           T* __restrict__ y) {
+                                                           T* __restrict__ y, float* __restrict__ cstates) {
   using G = Tile<kP, kSR>;
   constexpr int kXS = G::kXS, kNr = G::kNr, kYR = G::kYR;
-  constexpr bool kOutput = kMode == 1, kAdj = kMode == 2;
+  constexpr bool kOutput = kMode == 1, kAdj = kMode == 2, kFromSeg = kMode == 1 || kMode == 3;
   extern __shared__ float4 smem_f4[];
   float* sm = reinterpret_cast<float*>(smem_f4);
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nthr = blockDim.x;
@@ -106,7 +107,7 @@ __global__ void __launch_bounds__(256) ssd_tile_walk_kernel(Params p, int hb, co
 #pragma unroll
   for (int r = 0; r < kSR; ++r)
 #pragma unroll
-    for (int q = 0; q < 4; ++q) st[r][q] = (kOutput && n0 + r < N) ? gstate[int64_t(n0 + r) * kP + c0 + q] : 0.f;
+    for (int q = 0; q < 4; ++q) st[r][q] = (kFromSeg && n0 + r < N) ? gstate[int64_t(n0 + r) * kP + c0 + q] : 0.f;
   if (kOutput) {
 #pragma unroll
     for (int r = 0; r < kSR; ++r)
@@ -119,6 +120,13 @@ __global__ void __launch_bounds__(256) ssd_tile_walk_kernel(Params p, int hb, co
   for (int cc = 0; cc < nc; ++cc) {
     const int c = kAdj ? nc - 1 - cc : cc;
     const int64_t t0 = (k * p.seg_chunks + c) * Q;
+    if constexpr (kMode == 3) {  // (B,H,nseg*seg_chunks,N,P): chunk c of segment k
+      float* cs_out = cstates + ((b * p.H + h) * p.nseg + k) * p.seg_chunks * p.N * kP + int64_t(c) * p.N * kP;
+#pragma unroll
+      for (int r = 0; r < kSR; ++r)
+        if (n0 + r < N)
+          *reinterpret_cast<float4*>(cs_out + (n0 + r) * kP + c0) = make_float4(st[r][0], st[r][1], st[r][2], st[r][3]);
+    }
     __syncthreads();  // the previous chunk's readers of the shared tiles are done
     // Tiles: B^T (and C^T) [n][i], X [i][p] per head, dt per head; zero past Q, past L and past N.
     for (int idx = threadIdx.x; idx < kT * kNr; idx += nthr) {
@@ -257,7 +265,7 @@ __global__ void __launch_bounds__(256) ssd_tile_walk_kernel(Params p, int hb, co
       }
     }
   }
-  if constexpr (!kOutput) {
+  if constexpr (kMode == 0 || kMode == 2) {
 #pragma unroll
     for (int r = 0; r < kSR; ++r)
       if (n0 + r < N)
@@ -315,14 +323,12 @@ void pass_states(const Tensor& states, const Tensor& lsum, const float* init, fl
   STEREORT_LAUNCH_CHECK("ssd_pass_states_kernel");
 }
 
-// The backward's first launch (cuda/ssd_bwd.cu): per segment the adjoint it sends left from zero and its log-decay,
-// with the forward's tiles (kMode 2). dy is contiguous (B, L, H, P).
-void adjoint_walk(const Params& p0, DType xt, int64_t P, const void* dy, const float* dt, const float* A,
-                  const void* Cm, float* ebuf, float* lsum, const Context& ctx) {
-  Params p = p0;
-  p.sbb = p0.scb, p.sbl = p0.scl;                 // C in B's slot
-  p.sxb = p0.L * p0.H * P, p.sxl = p0.H * P;      // dy in x's slot
-  const int hb = p.hg % 4 == 0 ? 4 : p.hg % 2 == 0 ? 2 : 1;
+// The backward's walks (cuda/ssd_bwd.cu) on the forward's tiles. dy is contiguous (B, L, H, P).
+//   adjoint_walk (kMode 2): per segment the adjoint it sends left from zero (ebuf) and its log-decay (lsum).
+//   chunk_state_walk (kMode 3): from the forward's S~_k, the state entering every chunk (cstates).
+template <int kMode>
+static void backward_walk(const Params& p, int hb, DType xt, int64_t P, const void* v, const float* dt,
+                          const float* A, const void* u, float* seg, float* lsum, float* cstates, const Context& ctx) {
   const dim3 grid(unsigned(p.nseg), unsigned(p.H / hb), unsigned(p.B)), block(unsigned(32 * hb));
   dispatch_cuda_float(xt, "ssd_chunk_scan backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -331,15 +337,29 @@ void adjoint_walk(const Params& p0, DType xt, int64_t P, const void* dy, const f
       auto run = [&](auto src) {
         constexpr int kSR = decltype(src)::value;
         const size_t sz = size_t(Tile<kP, kSR>::total(false, hb)) * 4;
-        set_smem(ssd_tile_walk_kernel<T, kP, kSR, 2>, sz);
-        ssd_tile_walk_kernel<T, kP, kSR, 2><<<grid, block, sz, stream_of(ctx)>>>(
-            p, hb, static_cast<const T*>(dy), dt, A, static_cast<const T*>(Cm), nullptr, nullptr, ebuf, lsum, nullptr);
-        STEREORT_LAUNCH_CHECK("ssd_tile_walk_kernel<adjoint>");
+        set_smem(ssd_tile_walk_kernel<T, kP, kSR, kMode>, sz);
+        ssd_tile_walk_kernel<T, kP, kSR, kMode><<<grid, block, sz, stream_of(ctx)>>>(
+            p, hb, static_cast<const T*>(v), dt, A, static_cast<const T*>(u), nullptr, nullptr, seg, lsum, nullptr,
+            cstates);
+        STEREORT_LAUNCH_CHECK(kMode == 2 ? "ssd_tile_walk_kernel<adjoint>" : "ssd_tile_walk_kernel<chunk states>");
       };
       if (p.N <= 8 * Tile<kP, 8>::kRG) run(std::integral_constant<int, 8>{});
       else run(std::integral_constant<int, 16>{});
     });
   });
+}
+static int walk_heads(const Params& p) { return p.hg % 4 == 0 ? 4 : p.hg % 2 == 0 ? 2 : 1; }
+
+void adjoint_walk(const Params& p0, DType xt, int64_t P, const void* dy, const float* dt, const float* A,
+                  const void* Cm, float* ebuf, float* lsum, const Context& ctx) {
+  Params p = p0;
+  p.sbb = p0.scb, p.sbl = p0.scl;             // C in B's slot
+  p.sxb = p0.L * p0.H * P, p.sxl = p0.H * P;  // dy in x's slot
+  backward_walk<2>(p, walk_heads(p), xt, P, dy, dt, A, Cm, ebuf, lsum, nullptr, ctx);
+}
+void chunk_state_walk(const Params& p, DType xt, int64_t P, const void* x, const float* dt, const float* A,
+                      const void* Bm, const float* seg_states, float* cstates, const Context& ctx) {
+  backward_walk<3>(p, walk_heads(p), xt, P, x, dt, A, Bm, const_cast<float*>(seg_states), nullptr, cstates, ctx);
 }
 }  // namespace ssd
 
@@ -407,7 +427,7 @@ void ssd_forward(const SsdArgs& a, const SsdPlan& plan, const Tensor& y, const T
   Tensor lsum = Tensor::empty({p.B, p.H, p.nseg}, DType::F32, a.x.device());
   const float* D = a.Dskip.defined() ? a.Dskip.data<float>() : nullptr;
   // Heads per block: 4 (3 blocks of 128 threads per SM at StereoMamba's P 16, N 64), fewer when a group has fewer.
-  const int hb = p.hg % 4 == 0 ? 4 : p.hg % 2 == 0 ? 2 : 1;
+  const int hb = ssd::walk_heads(p);
   const dim3 grid(unsigned(p.nseg), unsigned(p.H / hb), unsigned(p.B)), block(unsigned(32 * hb));
   dispatch_cuda_float(a.x.dtype(), "ssd_chunk_scan", [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -423,7 +443,7 @@ void ssd_forward(const SsdArgs& a, const SsdPlan& plan, const Tensor& y, const T
         ssd::set_smem(ssd_tile_walk_kernel<T, kP, kSR, 0>, s0);
         ssd_tile_walk_kernel<T, kP, kSR, 0><<<grid, block, s0, stream_of(ctx)>>>(
             p, hb, x, a.dt.data<float>(), a.A.data<float>(), Bm, Cm, D, seg_states.data<float>(), lsum.data<float>(),
-            nullptr);
+            nullptr, nullptr);
         STEREORT_LAUNCH_CHECK("ssd_tile_walk_kernel<state>");
         ssd::pass_states(seg_states, lsum, a.initial_state.defined() ? a.initial_state.data<float>() : nullptr,
                          final_state.defined() ? final_state.data<float>() : nullptr, p.B * p.H, p.nseg, int(p.N), kP,
@@ -431,7 +451,7 @@ void ssd_forward(const SsdArgs& a, const SsdPlan& plan, const Tensor& y, const T
         ssd::set_smem(ssd_tile_walk_kernel<T, kP, kSR, 1>, s1);
         ssd_tile_walk_kernel<T, kP, kSR, 1><<<grid, block, s1, stream_of(ctx)>>>(
             p, hb, x, a.dt.data<float>(), a.A.data<float>(), Bm, Cm, D, seg_states.data<float>(), lsum.data<float>(),
-            y.data<T>());
+            y.data<T>(), nullptr);
         STEREORT_LAUNCH_CHECK("ssd_tile_walk_kernel<output>");
       };
       // State rows per lane: 8 covers N <= 8 * 128 / P (StereoMamba: P 16, N 64); 16 covers N * P <= 2048.
