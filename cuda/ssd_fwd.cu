@@ -53,6 +53,22 @@ __device__ __forceinline__ void lds(float (&r)[kR], const float* s) {
   }
 }
 
+// acc[r][q] += sum_{k < K} a[k * lda + r] * b[k * ldb + q]: a kR x 4 register tile of A^T B, both operands read as
+// rows of shared memory (a: kR consecutive floats, b: 4).
+template <int kR>
+__device__ __forceinline__ void tile_fma(float (&acc)[kR][4], const float* a, int lda, const float* b, int ldb, int K) {
+#pragma unroll 4
+  for (int k = 0; k < K; ++k) {
+    float av[kR], bv[4];
+    lds<kR>(av, a + k * lda);
+    lds<4>(bv, b + k * ldb);
+#pragma unroll
+    for (int r = 0; r < kR; ++r)
+#pragma unroll
+      for (int q = 0; q < 4; ++q) acc[r][q] = fmaf(av[r], bv[q], acc[r][q]);
+  }
+}
+
 // Geometry of the tiles for head dim kP and kSR state rows per lane (floats; the same on host and device).
 template <int kP, int kSR>
 struct Tile {
@@ -191,32 +207,14 @@ __global__ void __launch_bounds__(256) ssd_tile_walk_kernel(Params p, int hb, co
       for (int r = 0; r < kYR; ++r)
 #pragma unroll
         for (int q = 0; q < 4; ++q) acc[r][q] = 0.f;
-#pragma unroll 4
-      for (int n = 0; n < N; ++n) {
-        float cv[kYR], sv[4];
-        lds<kYR>(cv, sCt + n * kTS + i0);
-        lds<4>(sv, sS + n * kXS + c0);
-#pragma unroll
-        for (int r = 0; r < kYR; ++r)
-#pragma unroll
-          for (int q = 0; q < 4; ++q) acc[r][q] = fmaf(cv[r], sv[q], acc[r][q]);
-      }
+      tile_fma<kYR>(acc, sCt + i0, kTS, sS + c0, kXS, N);  // sum_n C^T[n][i] S[n][p]
 #pragma unroll
       for (int r = 0; r < kYR; ++r) {
         const float e = ex2(sV[2 * kT + i0 + r]);
 #pragma unroll
         for (int q = 0; q < 4; ++q) acc[r][q] *= e;
       }
-#pragma unroll 4
-      for (int j = 0; j < Q; ++j) {
-        float mv[kYR], xv[4];
-        lds<kYR>(mv, sMt + j * kTS + i0);
-        lds<4>(xv, sX + j * kXS + c0);
-#pragma unroll
-        for (int r = 0; r < kYR; ++r)
-#pragma unroll
-          for (int q = 0; q < 4; ++q) acc[r][q] = fmaf(mv[r], xv[q], acc[r][q]);
-      }
+      tile_fma<kYR>(acc, sMt + i0, kTS, sX + c0, kXS, Q);  // sum_j M^T[j][i] X[j][p]
 #pragma unroll
       for (int r = 0; r < kYR; ++r) {
         const int i = i0 + r;
