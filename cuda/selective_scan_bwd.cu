@@ -365,6 +365,8 @@ __device__ __forceinline__ void bwd_warp_body(const SelectiveScanParams& p, cons
   constexpr int kThreads = kWarps * 32, kChunk = 32 * kItems;
   using S = Staging<T, kItems>;
   constexpr int kBuf = 32 * S::kStride, kGran = kChunk / S::kGran;
+  constexpr int kPer = (2 * kGran + kThreads - 1) / kThreads;
+  constexpr unsigned kSlotBytes = 2 * kBuf * sizeof(T);
   static_assert(kStages >= 2 * kDepth && (kStages & (kStages - 1)) == 0, "a slot is refilled after all warps used it");
   extern __shared__ __align__(16) unsigned char smem[];
   T* sBC = reinterpret_cast<T*>(smem);                                         // [kStages][2][kBuf]   B, C
@@ -375,7 +377,7 @@ __device__ __forceinline__ void bwd_warp_body(const SelectiveScanParams& p, cons
   float4* sPart = reinterpret_cast<float4*>(sBC + kStages * 2 * kBuf);
   uint64_t* bars = reinterpret_cast<uint64_t*>(sPart + kStages * kWarps * kPart);  // full[kStages], empty[kStages]
   float4* sW = reinterpret_cast<float4*>(bars + 2 * kStages);                  // [kWarps][N] (A, A log2 e, X, dA)
-  const unsigned full_u = smem_u32(bars), empty_u = full_u + 8 * kStages;
+  const unsigned sBC_u = smem_u32(sBC), full_u = smem_u32(bars), empty_u = full_u + 8 * kStages;
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int L = int(p.seqlen), N = int(p.dstate);
@@ -440,6 +442,7 @@ __device__ __forceinline__ void bwd_warp_body(const SelectiveScanParams& p, cons
     }
   };
   // Producer: iteration pj = (reverse chunk index pcc, state pn); recycling a slot first flushes its previous sums.
+  // The slot fill repeats the forward's (selective_scan_fwd.cu) on purpose: a shared helper cost 6-8 % here.
   int pj = 0, pcc = 0, pn = 0, fcc = 0, fn = 0;
   auto produce = [&]() {
     if (pj >= total) return;
@@ -454,8 +457,29 @@ __device__ __forceinline__ void bwd_warp_body(const SelectiveScanParams& p, cons
     }
     const int mb = mem_base(n_chunks - 1 - pcc);
     mbar_arrive(full_u + 8 * s);  // release: this thread's reads of the old partials
-    fill_bc_slot<T, kItems, kThreads>(sBC + s * 2 * kBuf, B_row0 + pn * B_n, C_row0 + pn * C_n, B_row0, mb, L, bc_vec,
-                                      tid, full_u + 8 * s);
+    if (bc_vec) {
+      const T* Bn = B_row0 + pn * B_n + mb;
+      const T* Cn = C_row0 + pn * C_n + mb;
+#pragma unroll
+      for (int k = 0; k < kPer; ++k) {
+        const int q = tid + k * kThreads;
+        if (kPer * kThreads == 2 * kGran || q < 2 * kGran) {
+          const int which = q >= kGran, e = (q - which * kGran) * S::kGran, m = mb + e;
+          const bool valid = m >= 0 && m < L;
+          cp_async16_u32(sBC_u + s * kSlotBytes + (which * kBuf + (e / kItems) * S::kStride + e % kItems) * sizeof(T),
+                         valid ? (which ? Cn : Bn) + e : B_row0, valid);
+        }
+      }
+      mbar_arrive_cp_async(full_u + 8 * s);
+    } else {
+      T* slot = sBC + s * 2 * kBuf;
+      for (int q = tid; q < 2 * kChunk; q += kThreads) {
+        const int which = q >= kChunk, e = which ? q - kChunk : q, m = mb + e;
+        const T* row = which ? C_row0 + pn * C_n : B_row0 + pn * B_n;
+        slot[which * kBuf + (e / kItems) * S::kStride + e % kItems] = (m >= 0 && m < L) ? row[m] : from_op<T>(0.f);
+      }
+      mbar_arrive(full_u + 8 * s);
+    }
     ++pj;
     if (++pn == N) {
       pn = 0;

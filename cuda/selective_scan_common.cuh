@@ -258,38 +258,6 @@ __device__ __forceinline__ void mbar_wait(unsigned bar, unsigned parity) {
   } while (!ok);
 }
 
-// The warp-chain kernels' producer step: fill one B/C ring slot (B then C of one state, the chunk window of 32 x kItems
-// positions from memory position mb; zeros outside [0, L)) and signal the slot's full barrier: 16-byte cp.async copies
-// that arrive on it when they land (vec), else plain loads and a plain arrive. kThreads threads share the copies.
-template <typename T, int kItems, int kThreads>
-__device__ __forceinline__ void fill_bc_slot(T* slot, const T* Brow, const T* Crow, const T* any_valid, int mb, int L,
-                                             bool vec, int tid, unsigned full_bar) {
-  using S = Staging<T, kItems>;
-  constexpr int kChunk = 32 * kItems, kBuf = 32 * S::kStride, kGran = kChunk / S::kGran;
-  constexpr int kPer = (2 * kGran + kThreads - 1) / kThreads;  // granules per thread
-  if (vec) {
-    const unsigned slot_u = smem_u32(slot);
-#pragma unroll
-    for (int k = 0; k < kPer; ++k) {
-      const int q = tid + k * kThreads;
-      if (kPer * kThreads == 2 * kGran || q < 2 * kGran) {
-        const int which = q >= kGran, e = (q - which * kGran) * S::kGran, m = mb + e;
-        const bool valid = m >= 0 && m < L;
-        cp_async16_u32(slot_u + (which * kBuf + (e / kItems) * S::kStride + e % kItems) * unsigned(sizeof(T)),
-                       valid ? (which ? Crow : Brow) + m : any_valid, valid);
-      }
-    }
-    mbar_arrive_cp_async(full_bar);
-  } else {
-    for (int q = tid; q < 2 * kChunk; q += kThreads) {
-      const int which = q >= kChunk, e = which ? q - kChunk : q, m = mb + e;
-      const T* row = which ? Crow : Brow;
-      slot[which * kBuf + (e / kItems) * S::kStride + e % kItems] = (m >= 0 && m < L) ? row[m] : from_op<T>(0.f);
-    }
-    mbar_arrive(full_bar);
-  }
-}
-
 // Stage memory [mb, mb + kChunk) of `row` (zeros outside [0, L)) into buf, kChunk = kThreads * kItems, copied by the
 // block's kCopiers threads. vec: 16-byte cp.async (row 16-byte aligned and L % kGran == 0, so a granule is entirely
 // inside or outside); else plain element copies.

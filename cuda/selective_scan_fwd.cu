@@ -215,6 +215,8 @@ __device__ __forceinline__ void fwd_warp_body(const SelectiveScanParams& p, cons
   constexpr int kThreads = kWarps * 32, kChunk = 32 * kItems;
   using S = Staging<T, kItems>;
   constexpr int kBuf = 32 * S::kStride, kGran = kChunk / S::kGran;  // one row's staged chunk; its 16-byte granules
+  constexpr int kPer = (2 * kGran + kThreads - 1) / kThreads;       // ring granules per thread per slot
+  constexpr unsigned kSlotBytes = 2 * kBuf * sizeof(T);
   static_assert(kStages >= 2 * kDepth && (kStages & (kStages - 1)) == 0, "a slot is refilled after all warps read it");
   static_assert(2 * kGran % 32 == 0, "whole u/delta granules per lane");
   extern __shared__ __align__(16) unsigned char smem[];
@@ -222,7 +224,7 @@ __device__ __forceinline__ void fwd_warp_body(const SelectiveScanParams& p, cons
   T* sUD = sBC + kStages * 2 * kBuf;                                       // [kWarps][2][kBuf]   u, delta
   uint64_t* bars = reinterpret_cast<uint64_t*>(sUD + kWarps * 2 * kBuf);   // full[kStages], empty[kStages]
   float2* sAH = reinterpret_cast<float2*>(bars + 2 * kStages);             // [kWarps][N] (A*log2 e, carry)
-  const unsigned full_u = smem_u32(bars), empty_u = full_u + 8 * kStages;
+  const unsigned sBC_u = smem_u32(sBC), full_u = smem_u32(bars), empty_u = full_u + 8 * kStages;
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int L = int(p.seqlen), N = int(p.dstate);
@@ -250,6 +252,8 @@ __device__ __forceinline__ void fwd_warp_body(const SelectiveScanParams& p, cons
   const int64_t cover = p.carries && p.n_carries * p.carry_stride > L ? p.n_carries * p.carry_stride : int64_t(L);
   const int n_chunks = int((cover + kChunk - 1) / kChunk), total = n_chunks * N;
 
+  // (The backward's producer repeats this fill on purpose: one shared helper measured 6-8 % slower warp-chain kernels,
+  // H100 scan_bench run 7 vs run 5 of 2026-11-23, unchanged kernels within 1 %.)
   // Producer: iteration pj = (chunk pc, state pn) into slot pj % kStages. Granule q of a slot: B (q < kGran) or C,
   // element e of the chunk, at a fixed offset inside the slot.
   int pj = 0, pc = 0, pn = 0;
@@ -258,8 +262,30 @@ __device__ __forceinline__ void fwd_warp_body(const SelectiveScanParams& p, cons
     const int s = pj & (kStages - 1);
     if (pj >= kStages) mbar_wait(empty_u + 8 * s, unsigned((pj / kStages - 1) & 1));
     const int mb = kRev ? L - (pc + 1) * kChunk : pc * kChunk;
-    fill_bc_slot<T, kItems, kThreads>(sBC + s * 2 * kBuf, B_row0 + pn * B_n, C_row0 + pn * C_n, B_row0, mb, L, bc_vec,
-                                      tid, full_u + 8 * s);
+    if (bc_vec) {
+      const T* Bn = B_row0 + pn * B_n + mb;
+      const T* Cn = C_row0 + pn * C_n + mb;
+#pragma unroll
+      for (int k = 0; k < kPer; ++k) {
+        const int q = tid + k * kThreads;
+        if (kPer * kThreads == 2 * kGran || q < 2 * kGran) {
+          const int which = q >= kGran, e = (q - which * kGran) * S::kGran, m = mb + e;
+          const bool valid = m >= 0 && m < L;
+          const T* src = (which ? Cn : Bn) + e;
+          cp_async16_u32(sBC_u + s * kSlotBytes + (which * kBuf + (e / kItems) * S::kStride + e % kItems) * sizeof(T),
+                         valid ? src : B_row0, valid);
+        }
+      }
+      mbar_arrive_cp_async(full_u + 8 * s);
+    } else {
+      T* slot = sBC + s * 2 * kBuf;
+      for (int q = tid; q < 2 * kChunk; q += kThreads) {
+        const int which = q >= kChunk, e = which ? q - kChunk : q, m = mb + e;
+        const T* row = which ? C_row0 + pn * C_n : B_row0 + pn * B_n;
+        slot[which * kBuf + (e / kItems) * S::kStride + e % kItems] = (m >= 0 && m < L) ? row[m] : from_op<T>(0.f);
+      }
+      mbar_arrive(full_u + 8 * s);
+    }
     ++pj;
     if (++pn == N) {
       pn = 0;
