@@ -49,8 +49,6 @@ struct AttnParams {
 // scales; outputs are filled in by the launchers. Defined in attention_fwd.cu.
 AttnParams make_attn_params(const Tensor& q, const Tensor& k, const Tensor& v, double scale);
 
-constexpr float kLog2e = 1.4426950408889634f;
-constexpr float kLn2 = 0.6931471805599453f;
 constexpr int kAttnPad = 8;  // shared-memory row padding (elements)
 
 // Start of head (b, h) = blockIdx.y of a (B,H,N,d) operand.

@@ -1,5 +1,5 @@
-// cuda/common.cuh — shared helpers for every kernel file: context casts, launch geometry, opmath conversions,
-// dtype dispatch, strided indexing and warp/block reductions.
+// cuda/common.cuh — shared helpers for every kernel file: context casts, launch geometry, fast exp2, opmath
+// conversions, dtype dispatch, strided indexing and warp/block reductions.
 //   opmath: __half and __nv_bfloat16 compute in float; float in float; double in double.
 //   dispatch_cuda_float(dt, op, f): calls f(TypeTag<T>{}) for T in {float, __half, __nv_bfloat16} (+ double with
 //   dispatch_cuda_float64). Kernels are launched on ctx.stream and followed by STEREORT_LAUNCH_CHECK.
@@ -32,6 +32,16 @@ inline unsigned grid_1d(int64_t n, int threads = kThreads) {
   int64_t g = ceil_div(n, threads);
   if (g > 65535LL * 32) g = 65535LL * 32;
   return unsigned(g < 1 ? 1 : g);
+}
+
+// ---- fast exponentials -----------------------------------------------------------------------------------------------
+constexpr float kLog2e = 1.4426950408889634f;
+constexpr float kLn2 = 0.6931471805599453f;
+// 2^x by the MUFU unit (ex2.approx.ftz: ~2 ulp, denormal results flushed to 0); exp(x) = exp2_approx(x * kLog2e).
+__device__ __forceinline__ float exp2_approx(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
 }
 
 // ---- opmath ----------------------------------------------------------------------------------------------------------

@@ -48,7 +48,6 @@ __global__ void regression_fused_kernel(float* disp, const T* cost, int64_t B, i
     sw[d] = t.w1;
   }
   __syncthreads();
-  constexpr float kLog2e = 1.4426950408889634f;
   const int64_t n = B * int64_t(H) * W;
   for (int64_t p = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; p < n; p += int64_t(gridDim.x) * blockDim.x) {
     const int x = int(p % W), y = int((p / W) % H);

@@ -26,15 +26,8 @@ using ssd::Params;
 
 namespace {
 
-constexpr float kLog2eF = 1.4426950408889634f;
 constexpr int kT = 32;       // tokens per tile (the chunk, Q <= 32, zero-padded)
 constexpr int kTS = kT + 4;  // row stride of the transposed [n][token] / [j][i] tiles (16-byte aligned rows)
-
-__device__ __forceinline__ float ex2(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
-  return y;
-}
 
 // kR consecutive floats (16-byte aligned when kR >= 4, 8-byte when 2) into registers.
 template <int kR>
@@ -113,7 +106,7 @@ __global__ void __launch_bounds__(256) ssd_tile_walk_kernel(Params p, int hb, co
   float* sMt = hs + kT * kXS;
   float* sS = sMt + kT * kTS;
   float* sV = hs + kT * kXS + (kOutput ? kT * kTS + kNr * kXS : 0);  // dt, la2, cs2, w
-  const float A2 = A[h] * kLog2eF;
+  const float A2 = A[h] * kLog2e;
   const float Dh = Dskip ? Dskip[h] : 0.f;
   float* gstate = seg_states + ((b * p.H + h) * p.nseg + k) * p.N * kP;  // (N, kP) of this head and segment
 
@@ -126,8 +119,8 @@ __global__ void __launch_bounds__(256) ssd_tile_walk_kernel(Params p, int hb, co
     for (int q = 0; q < 4; ++q) st[r][q] = (kFromSeg && n0 + r < N) ? gstate[int64_t(n0 + r) * kP + c0 + q] : 0.f;
   if (kOutput) {
 #pragma unroll
-    for (int r = 0; r < kSR; ++r)
-      if (n0 + r < kNr) *reinterpret_cast<float4*>(sS + (n0 + r) * kXS + c0) = make_float4(st[r][0], st[r][1], st[r][2], st[r][3]);
+    for (int r = 0; r < kSR; ++r)  // n0 + r < kRG * kSR <= kNr
+      *reinterpret_cast<float4*>(sS + (n0 + r) * kXS + c0) = make_float4(st[r][0], st[r][1], st[r][2], st[r][3]);
   }
   float lsum_acc = 0.f;
 
@@ -168,7 +161,7 @@ __global__ void __launch_bounds__(256) ssd_tile_walk_kernel(Params p, int hb, co
       sV[lane] = dti;
       sV[kT + lane] = la2;
       sV[2 * kT + lane] = cs2;
-      sV[3 * kT + lane] = kAdj ? (lane < Q && t < p.L ? ex2(cs2) : 0.f) : ex2(suf2) * dti;
+      sV[3 * kT + lane] = kAdj ? (lane < Q && t < p.L ? exp2_approx(cs2) : 0.f) : exp2_approx(suf2) * dti;
     }
     __syncthreads();
 
@@ -195,7 +188,7 @@ __global__ void __launch_bounds__(256) ssd_tile_walk_kernel(Params p, int hb, co
       {
         float seg = 0.f;
         for (int j = kT - 1; j >= 0; --j) {
-          const float m = j <= lane ? sCBt[j * kTS + lane] * ex2(seg) * sV[j] : 0.f;
+          const float m = j <= lane ? sCBt[j * kTS + lane] * exp2_approx(seg) * sV[j] : 0.f;
           sMt[j * kTS + lane] = m;
           if (j <= lane) seg += sV[kT + j];
         }
@@ -210,7 +203,7 @@ __global__ void __launch_bounds__(256) ssd_tile_walk_kernel(Params p, int hb, co
       tile_fma<kYR>(acc, sCt + i0, kTS, sS + c0, kXS, N);  // sum_n C^T[n][i] S[n][p]
 #pragma unroll
       for (int r = 0; r < kYR; ++r) {
-        const float e = ex2(sV[2 * kT + i0 + r]);
+        const float e = exp2_approx(sV[2 * kT + i0 + r]);
 #pragma unroll
         for (int q = 0; q < 4; ++q) acc[r][q] *= e;
       }
@@ -230,7 +223,7 @@ __global__ void __launch_bounds__(256) ssd_tile_walk_kernel(Params p, int hb, co
     }
     // State: S <- exp2(cs2_last) S + sum_j B_j (w_j x_j)^T, 4 tokens per step (the tile is zero past Q).
     {
-      const float decay = ex2(sV[2 * kT + kT - 1]);
+      const float decay = exp2_approx(sV[2 * kT + kT - 1]);
 #pragma unroll
       for (int r = 0; r < kSR; ++r)
 #pragma unroll
@@ -258,8 +251,7 @@ __global__ void __launch_bounds__(256) ssd_tile_walk_kernel(Params p, int hb, co
         __syncwarp();  // every lane's Y has read S
 #pragma unroll
         for (int r = 0; r < kSR; ++r)
-          if (n0 + r < kNr)
-            *reinterpret_cast<float4*>(sS + (n0 + r) * kXS + c0) = make_float4(st[r][0], st[r][1], st[r][2], st[r][3]);
+          *reinterpret_cast<float4*>(sS + (n0 + r) * kXS + c0) = make_float4(st[r][0], st[r][1], st[r][2], st[r][3]);
       }
     }
   }
@@ -269,7 +261,7 @@ __global__ void __launch_bounds__(256) ssd_tile_walk_kernel(Params p, int hb, co
       if (n0 + r < N)
 #pragma unroll
         for (int q = 0; q < 4; ++q) gstate[int64_t(n0 + r) * kP + c0 + q] = st[r][q];
-    if (lane == 0) lsum[(b * p.H + h) * p.nseg + k] = lsum_acc * 0.6931471805599453f;
+    if (lane == 0) lsum[(b * p.H + h) * p.nseg + k] = lsum_acc * kLn2;
   }
 }
 
@@ -321,43 +313,52 @@ void pass_states(const Tensor& states, const Tensor& lsum, const float* init, fl
   STEREORT_LAUNCH_CHECK("ssd_pass_states_kernel");
 }
 
-// The backward's walks (cuda/ssd_bwd.cu) on the forward's tiles. dy is contiguous (B, L, H, P).
-//   adjoint_walk (kMode 2): per segment the adjoint it sends left from zero (ebuf) and its log-decay (lsum).
-//   chunk_state_walk (kMode 3): from the forward's S~_k, the state entering every chunk (cstates).
+// One launch of the tiled walk (any kMode): dispatch on x's dtype, P and the state rows per lane (8 covers
+// N <= 8 * 128 / P, StereoMamba's P 16 / N 64; 16 covers N * P <= 2048). Operands: v in x's slot, u in B's, Cm/y only
+// for the output walk.
 template <int kMode>
-static void backward_walk(const Params& p, int hb, DType xt, int64_t P, const void* v, const float* dt,
-                          const float* A, const void* u, float* seg, float* lsum, float* cstates, const Context& ctx) {
+static void launch_walk(const Params& p, int hb, DType xt, int64_t P, const void* v, const float* dt, const float* A,
+                        const void* u, const void* Cm, const float* D, float* seg, float* lsum, void* y,
+                        float* cstates, const Context& ctx) {
   const dim3 grid(unsigned(p.nseg), unsigned(p.H / hb), unsigned(p.B)), block(unsigned(32 * hb));
-  dispatch_cuda_float(xt, "ssd_chunk_scan backward", [&](auto tag) {
+  dispatch_cuda_float(xt, "ssd_chunk_scan", [&](auto tag) {
     using T = typename decltype(tag)::type;
     dispatch_p(P, [&](auto pc) {
       constexpr int kP = decltype(pc)::value;
       auto run = [&](auto src) {
         constexpr int kSR = decltype(src)::value;
-        const size_t sz = size_t(Tile<kP, kSR>::total(false, hb)) * 4;
+        const size_t sz = size_t(Tile<kP, kSR>::total(kMode == 1, hb)) * 4;
         set_smem(ssd_tile_walk_kernel<T, kP, kSR, kMode>, sz);
         ssd_tile_walk_kernel<T, kP, kSR, kMode><<<grid, block, sz, stream_of(ctx)>>>(
-            p, hb, static_cast<const T*>(v), dt, A, static_cast<const T*>(u), nullptr, nullptr, seg, lsum, nullptr,
-            cstates);
-        STEREORT_LAUNCH_CHECK(kMode == 2 ? "ssd_tile_walk_kernel<adjoint>" : "ssd_tile_walk_kernel<chunk states>");
+            p, hb, static_cast<const T*>(v), dt, A, static_cast<const T*>(u), static_cast<const T*>(Cm), D, seg, lsum,
+            static_cast<T*>(y), cstates);
+        STEREORT_LAUNCH_CHECK(kMode == 0   ? "ssd_tile_walk_kernel<state>"
+                              : kMode == 1 ? "ssd_tile_walk_kernel<output>"
+                              : kMode == 2 ? "ssd_tile_walk_kernel<adjoint>"
+                                           : "ssd_tile_walk_kernel<chunk states>");
       };
       if (p.N <= 8 * Tile<kP, 8>::kRG) run(std::integral_constant<int, 8>{});
       else run(std::integral_constant<int, 16>{});
     });
   });
 }
+// Heads per block: 4 (3 blocks of 128 threads per SM at StereoMamba's P 16, N 64), fewer when a group has fewer.
 static int walk_heads(const Params& p) { return p.hg % 4 == 0 ? 4 : p.hg % 2 == 0 ? 2 : 1; }
 
+// The backward's walks (cuda/ssd_bwd.cu). dy is contiguous (B, L, H, P).
+//   adjoint_walk (kMode 2): per segment the adjoint it sends left from zero (ebuf) and its log-decay (lsum).
+//   chunk_state_walk (kMode 3): from the forward's S~_k, the state entering every chunk (cstates).
 void adjoint_walk(const Params& p0, DType xt, int64_t P, const void* dy, const float* dt, const float* A,
                   const void* Cm, float* ebuf, float* lsum, const Context& ctx) {
   Params p = p0;
   p.sbb = p0.scb, p.sbl = p0.scl;             // C in B's slot
   p.sxb = p0.L * p0.H * P, p.sxl = p0.H * P;  // dy in x's slot
-  backward_walk<2>(p, walk_heads(p), xt, P, dy, dt, A, Cm, ebuf, lsum, nullptr, ctx);
+  launch_walk<2>(p, walk_heads(p), xt, P, dy, dt, A, Cm, nullptr, nullptr, ebuf, lsum, nullptr, nullptr, ctx);
 }
 void chunk_state_walk(const Params& p, DType xt, int64_t P, const void* x, const float* dt, const float* A,
                       const void* Bm, const float* seg_states, float* cstates, const Context& ctx) {
-  backward_walk<3>(p, walk_heads(p), xt, P, x, dt, A, Bm, const_cast<float*>(seg_states), nullptr, cstates, ctx);
+  launch_walk<3>(p, walk_heads(p), xt, P, x, dt, A, Bm, nullptr, nullptr, const_cast<float*>(seg_states), nullptr,
+                 nullptr, cstates, ctx);
 }
 }  // namespace ssd
 
@@ -424,39 +425,15 @@ void ssd_forward(const SsdArgs& a, const SsdPlan& plan, const Tensor& y, const T
   }
   Tensor lsum = Tensor::empty({p.B, p.H, p.nseg}, DType::F32, a.x.device());
   const float* D = a.Dskip.defined() ? a.Dskip.data<float>() : nullptr;
-  // Heads per block: 4 (3 blocks of 128 threads per SM at StereoMamba's P 16, N 64), fewer when a group has fewer.
   const int hb = ssd::walk_heads(p);
-  const dim3 grid(unsigned(p.nseg), unsigned(p.H / hb), unsigned(p.B)), block(unsigned(32 * hb));
-  dispatch_cuda_float(a.x.dtype(), "ssd_chunk_scan", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    ssd::dispatch_p(P, [&](auto pc) {
-      constexpr int kP = decltype(pc)::value;
-      auto run = [&](auto src) {
-        constexpr int kSR = decltype(src)::value;
-        using G = Tile<kP, kSR>;
-        const T* x = a.x.data<T>();
-        const T* Bm = a.Bm.data<T>();
-        const T* Cm = a.Cm.data<T>();
-        const size_t s0 = size_t(G::total(false, hb)) * 4, s1 = size_t(G::total(true, hb)) * 4;
-        ssd::set_smem(ssd_tile_walk_kernel<T, kP, kSR, 0>, s0);
-        ssd_tile_walk_kernel<T, kP, kSR, 0><<<grid, block, s0, stream_of(ctx)>>>(
-            p, hb, x, a.dt.data<float>(), a.A.data<float>(), Bm, Cm, D, seg_states.data<float>(), lsum.data<float>(),
-            nullptr, nullptr);
-        STEREORT_LAUNCH_CHECK("ssd_tile_walk_kernel<state>");
-        ssd::pass_states(seg_states, lsum, a.initial_state.defined() ? a.initial_state.data<float>() : nullptr,
-                         final_state.defined() ? final_state.data<float>() : nullptr, p.B * p.H, p.nseg, int(p.N), kP,
-                         false, ctx);
-        ssd::set_smem(ssd_tile_walk_kernel<T, kP, kSR, 1>, s1);
-        ssd_tile_walk_kernel<T, kP, kSR, 1><<<grid, block, s1, stream_of(ctx)>>>(
-            p, hb, x, a.dt.data<float>(), a.A.data<float>(), Bm, Cm, D, seg_states.data<float>(), lsum.data<float>(),
-            y.data<T>(), nullptr);
-        STEREORT_LAUNCH_CHECK("ssd_tile_walk_kernel<output>");
-      };
-      // State rows per lane: 8 covers N <= 8 * 128 / P (StereoMamba: P 16, N 64); 16 covers N * P <= 2048.
-      if (p.N <= 8 * Tile<kP, 8>::kRG) run(std::integral_constant<int, 8>{});
-      else run(std::integral_constant<int, 16>{});
-    });
-  });
+  float* seg = seg_states.data<float>();
+  ssd::launch_walk<0>(p, hb, a.x.dtype(), P, a.x.data_ptr(), a.dt.data<float>(), a.A.data<float>(), a.Bm.data_ptr(), nullptr,
+                      nullptr, seg, lsum.data<float>(), nullptr, nullptr, ctx);
+  ssd::pass_states(seg_states, lsum, a.initial_state.defined() ? a.initial_state.data<float>() : nullptr,
+                   final_state.defined() ? final_state.data<float>() : nullptr, p.B * p.H, p.nseg, int(p.N), int(P),
+                   false, ctx);
+  ssd::launch_walk<1>(p, hb, a.x.dtype(), P, a.x.data_ptr(), a.dt.data<float>(), a.A.data<float>(), a.Bm.data_ptr(),
+                      a.Cm.data_ptr(), D, seg, lsum.data<float>(), y.data_ptr(), nullptr, ctx);
 }
 
 }  // namespace cuda
