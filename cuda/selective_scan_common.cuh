@@ -2,7 +2,7 @@
 // fused SS2D scan, which is the same kernels addressed through four directions).
 //
 // Design of the block-scan kernels (kernels.md §1.2-1.4, after mamba's selective_scan_fwd/bwd_kernel.cuh; for
-// L > 1024 the forward and the backward are instead the warp-chain kernels of selective_scan_{fwd,bwd}.cu, one warp
+// L > 1024 the forward and the backward are instead the warp-chain kernels of selective_scan_{fwd,bwd_warp}.cu, one warp
 // per channel):
 //   * Grid (dim / kRows, batch). A block owns kRows channels of ONE group (and one direction) of one batch element and
 //     walks the whole sequence in chunks of kChunk = kThreads x kItems; thread t owns kItems consecutive sequence
@@ -32,7 +32,6 @@ namespace stereort {
 namespace cuda {
 namespace scan {
 
-constexpr float kLog2e = 1.4426950408889634f;
 constexpr unsigned kFull = 0xffffffffu;
 
 template <int kThreads_, int kItems_, int kRows_>
@@ -42,11 +41,6 @@ struct Config {
   static_assert(kThreads % 32 == 0, "whole warps");
 };
 
-__device__ __forceinline__ float exp2_approx(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
-  return y;
-}
 __device__ __forceinline__ float lg2_approx(float x) {
   float y;
   asm("lg2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
@@ -344,6 +338,31 @@ inline LaunchShape bwd_shape(int64_t L) {
   if (L <= 512) return {64, 8};
   return {128, 8};
 }
+
+// The gate's backward for channel row dl over one chunk segment: dz = dout y sigma(z) (1 + z (1 - sigma(z))) is written,
+// dy = dout silu(z) replaces dout (shared by the block-scan and the warp-chain backward). z_vec: z, y and dz rows allow
+// 16-byte accesses.
+template <typename T, int kItems>
+__device__ __forceinline__ void gate_backward(const SelectiveScanParams& p, const RowSet& rs, int64_t dl, int L, int s0,
+                                              bool rev, bool z_vec, float (&dy)[kItems]) {
+  float zv[kItems], yv[kItems], dz[kItems];
+  load_items<T, kItems>(operand_row<T>(p.z, rs, dl, 0), L, s0, rev, z_vec, zv, 0.f);
+  load_items<float, kItems>(operand_row<float>(p.y, rs, dl, 0), L, s0, rev, z_vec, yv, 0.f);
+#pragma unroll
+  for (int i = 0; i < kItems; ++i) {
+    const float sg = sigmoid_f(zv[i]);
+    dz[i] = dy[i] * yv[i] * sg * (1.f + zv[i] * (1.f - sg));
+    dy[i] *= zv[i] * sg;
+  }
+  store_items<T, kItems>(operand_row<T>(p.dz, rs, dl, 0), L, s0, rev, z_vec, dz);
+}
+
+// The warp-chain backward (cuda/selective_scan_bwd_warp.cu): shared memory of the 12/6/4-warp block for N = dstate, and
+// its launch (throws if that shared memory exceeds the limit). T: float, __half, __nv_bfloat16.
+template <typename T>
+size_t bwd_warp_smem_bytes(int warps, int64_t dstate);
+template <typename T>
+void launch_bwd_warp(int warps, const SelectiveScanParams& p, const Context& ctx);
 
 }  // namespace scan
 }  // namespace cuda
