@@ -16,7 +16,8 @@
 // Upstream: state-spaces/mamba mamba_ssm/ops/selective_scan_interface.py (selective_scan_ref, selective_scan_fn),
 //   csrc/selective_scan/selective_scan_{fwd,bwd}_kernel.cuh; VMamba kernels/selective_scan (oflex).
 // CPU: ref::selective_scan (plain loops in the input dtype) and its adjoint. CUDA: cuda/selective_scan_fwd.cu,
-//   cuda/selective_scan_bwd.cu (+ the warp-chain backward in selective_scan_bwd_warp.cu), shared device code in cuda/selective_scan_common.cuh (design notes there).
+//   cuda/selective_scan_bwd.cu (+ the warp-chain backward in selective_scan_bwd_warp.cu), shared device code in
+//   cuda/selective_scan_common.cuh (design notes there).
 #pragma once
 #include <cstdint>
 #include <vector>
