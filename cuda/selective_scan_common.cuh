@@ -296,15 +296,31 @@ __device__ __forceinline__ int chunk_mem_base(int c, int chunk, int L, bool rev)
 
 // ---- scans -----------------------------------------------------------------------------------------------------------
 // Inclusive warp scan, left to right: lane j ends with (a_0..j, b_0..j) composed in order.
-__device__ __forceinline__ void warp_scan_fwd(float& a, float& b, int lane) {
+// kS independent scans in lockstep (their shuffles overlap).
+template <int kS>
+__device__ __forceinline__ void warp_scan_fwd_n(float (&a)[kS], float (&b)[kS], int lane) {
 #pragma unroll
   for (int off = 1; off < 32; off <<= 1) {
-    float pa = __shfl_up_sync(kFull, a, off), pb = __shfl_up_sync(kFull, b, off);
+    float pa[kS], pb[kS];
+#pragma unroll
+    for (int q = 0; q < kS; ++q) {
+      pa[q] = __shfl_up_sync(kFull, a[q], off);
+      pb[q] = __shfl_up_sync(kFull, b[q], off);
+    }
     if (lane >= off) {
-      b = fmaf(a, pb, b);
-      a *= pa;
+#pragma unroll
+      for (int q = 0; q < kS; ++q) {
+        b[q] = fmaf(a[q], pb[q], b[q]);
+        a[q] *= pa[q];
+      }
     }
   }
+}
+__device__ __forceinline__ void warp_scan_fwd(float& a, float& b, int lane) {
+  float av[1] = {a}, bv[1] = {b};
+  warp_scan_fwd_n<1>(av, bv, lane);
+  a = av[0];
+  b = bv[0];
 }
 // Inclusive warp scan, right to left: lane j ends with the composition of lanes 31..j (j applied last).
 __device__ __forceinline__ void warp_scan_rev(float& a, float& b, int lane) {

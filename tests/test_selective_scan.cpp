@@ -387,7 +387,7 @@ TEST_CASE("selective_scan CUDA launch variants (tune) all match the float64 refe
     p.carries = carries.data<float>();
     [[maybe_unused]] const Context& ctx = Context::get(gpu());
     GpuTol tol = gpu_tol(DType::F32);
-    for (int fv = 1; fv <= 7; ++fv) {
+    for (int fv = 1; fv <= 10; ++fv) {
       INFO("L " << L << " forward variant " << fv);
       Tensor out = Tensor::empty({B, D, L}, DType::F32, gpu());
       poison(out);
