@@ -355,6 +355,41 @@ inline LaunchShape bwd_shape(int64_t L) {
   return {128, 8};
 }
 
+// ---- per-chunk pieces of the forward kernels (block-scan, warp-chain, state-lane) ---------------------------------------
+// Where this lane/thread saves its states: the carry slot ending at its last item, or null (L <= 2^30: 32-bit division).
+__device__ __forceinline__ float* chunk_carry_out(const SelectiveScanParams& p, int64_t b, int64_t d, int s0, int items) {
+  if (!p.carries) return nullptr;
+  const int end = s0 + items, stride = int(p.carry_stride);
+  if (end % stride != 0 || end / stride > p.n_carries) return nullptr;
+  return p.carries + ((b * p.dim + d) * p.n_carries + end / stride - 1) * p.dstate;
+}
+// The chunk's outputs of channel row dl (inside direction rs.k): y (pre-gate, for the backward), the gate, out.
+template <typename T, int kItems>
+__device__ __forceinline__ void store_chunk_out(const SelectiveScanParams& p, const RowSet& rs, int64_t dl, int L, int s0,
+                                                bool rev, float (&out)[kItems]) {
+  if (p.z.ptr[rs.k] != nullptr) {
+    if (p.y.ptr[rs.k] != nullptr) {
+      float* yr = operand_row<float>(p.y, rs, dl, 0);
+      store_items<float, kItems>(yr, L, s0, rev, vec_ok<float, kItems>(yr, L), out);
+    }
+    const T* zr = operand_row<T>(p.z, rs, dl, 0);
+    float zv[kItems];
+    load_items<T, kItems>(zr, L, s0, rev, vec_ok<T, kItems>(zr, L), zv, 0.f);
+#pragma unroll
+    for (int i = 0; i < kItems; ++i) out[i] *= zv[i] * sigmoid_f(zv[i]);
+  }
+  const bool out_f32 = p.out_dtype == DType::F32;
+  char* orow = static_cast<char*>(p.out.ptr[rs.k]) +
+               (rs.b * p.out.batch[rs.k] + dl * p.out.row[rs.k]) * (out_f32 ? 4 : int64_t(sizeof(T)));
+  if (out_f32) {
+    float* o = reinterpret_cast<float*>(orow);
+    store_items<float, kItems>(o, L, s0, rev, vec_ok<float, kItems>(o, L), out);
+  } else {
+    T* o = reinterpret_cast<T*>(orow);
+    store_items<T, kItems>(o, L, s0, rev, vec_ok<T, kItems>(o, L), out);
+  }
+}
+
 // The gate's backward for channel row dl over one chunk segment: dz = dout y sigma(z) (1 + z (1 - sigma(z))) is written,
 // dy = dout silu(z) replaces dout (shared by the block-scan and the warp-chain backward). z_vec: z, y and dz rows allow
 // 16-byte accesses.
@@ -379,6 +414,14 @@ template <typename T>
 size_t bwd_warp_smem_bytes(int warps, int64_t dstate);
 template <typename T>
 void launch_bwd_warp(int warps, const SelectiveScanParams& p, const Context& ctx);
+
+// The state-lane forward (cuda/selective_scan_fwd_lane.cu), variant v of fwd_lane_variants: whether it takes these
+// parameters (N = 16, channels per group a multiple of its block's channels), and its launch (throws when it does not).
+struct FwdLaneShape { int states_per_lane, warps; };
+constexpr FwdLaneShape kFwdLaneShapes[3] = {{1, 4}, {1, 2}, {2, 2}};
+bool fwd_lane_fits(int v, const SelectiveScanParams& p);
+template <typename T>
+void launch_fwd_lane(int v, const SelectiveScanParams& p, const Context& ctx);
 
 }  // namespace scan
 }  // namespace cuda

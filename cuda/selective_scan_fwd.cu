@@ -17,41 +17,6 @@ namespace cuda {
 namespace {
 using namespace scan;
 
-// ---- per-chunk pieces shared by the block-scan and the warp-chain forward ---------------------------------------------
-// Where this lane/thread saves its states: the carry slot ending at its last item, or null (L <= 2^30: 32-bit division).
-__device__ __forceinline__ float* chunk_carry_out(const SelectiveScanParams& p, int64_t b, int64_t d, int s0, int items) {
-  if (!p.carries) return nullptr;
-  const int end = s0 + items, stride = int(p.carry_stride);
-  if (end % stride != 0 || end / stride > p.n_carries) return nullptr;
-  return p.carries + ((b * p.dim + d) * p.n_carries + end / stride - 1) * p.dstate;
-}
-// The chunk's outputs of channel row dl (inside direction rs.k): y (pre-gate, for the backward), the gate, out.
-template <typename T, int kItems>
-__device__ __forceinline__ void store_chunk_out(const SelectiveScanParams& p, const RowSet& rs, int64_t dl, int L, int s0,
-                                                bool rev, float (&out)[kItems]) {
-  if (p.z.ptr[rs.k] != nullptr) {
-    if (p.y.ptr[rs.k] != nullptr) {
-      float* yr = operand_row<float>(p.y, rs, dl, 0);
-      store_items<float, kItems>(yr, L, s0, rev, vec_ok<float, kItems>(yr, L), out);
-    }
-    const T* zr = operand_row<T>(p.z, rs, dl, 0);
-    float zv[kItems];
-    load_items<T, kItems>(zr, L, s0, rev, vec_ok<T, kItems>(zr, L), zv, 0.f);
-#pragma unroll
-    for (int i = 0; i < kItems; ++i) out[i] *= zv[i] * sigmoid_f(zv[i]);
-  }
-  const bool out_f32 = p.out_dtype == DType::F32;
-  char* orow = static_cast<char*>(p.out.ptr[rs.k]) +
-               (rs.b * p.out.batch[rs.k] + dl * p.out.row[rs.k]) * (out_f32 ? 4 : int64_t(sizeof(T)));
-  if (out_f32) {
-    float* o = reinterpret_cast<float*>(orow);
-    store_items<float, kItems>(o, L, s0, rev, vec_ok<float, kItems>(o, L), out);
-  } else {
-    T* o = reinterpret_cast<T*>(orow);
-    store_items<T, kItems>(o, L, s0, rev, vec_ok<T, kItems>(o, L), out);
-  }
-}
-
 template <typename T, int kThreads, int kItems, int kRows, int kMinBlocks>
 __global__ void __launch_bounds__(kThreads, kMinBlocks) selective_scan_fwd_kernel(const SelectiveScanParams p) {
   using Cfg = Config<kThreads, kItems, kRows>;
@@ -458,6 +423,8 @@ void launch_fwd_warp(const SelectiveScanParams& p, const Context& ctx) {
 //   2: 128 x 8, 2 channels sharing every B/C load (3 blocks/SM)
 //   3: 64 x 16, 2 channels (4 blocks/SM)        4: 128 x 16, 2 channels (2 blocks/SM)
 //   5: warp chain, 12 warps (1 block/SM)   6: 6 warps (2 blocks/SM)   7: 4 warps (3 blocks/SM); 16 items per lane
+//   8: warp chain, 12 warps, 2 states interleaved   9: the same, 8 items   10: 8 items, 4 states interleaved
+//   11-13: the state-lane kernel (N = 16): 1 state per lane, 4 warps / 1 state, 2 warps / 2 states, 2 warps
 // All chunk lengths divide the backward chunk, where the carries are saved.
 template <typename T>
 void dispatch_fwd(const SelectiveScanParams& p, const Context& ctx) {
@@ -473,6 +440,7 @@ void dispatch_fwd(const SelectiveScanParams& p, const Context& ctx) {
                   : warp_fits && per_group % 4 == 0  ? 7
                   : pairs                            ? 2
                                                      : 1;
+    if (v >= 11 && v <= 13) return launch_fwd_lane<T>(v - 11, p, ctx);  // cuda/selective_scan_fwd_lane.cu
     const int need = v == 5 || v >= 8 ? 12 : v == 6 ? 6 : v == 7 ? 4 : (v >= 2 && v <= 4) ? 2 : 1;
     if (per_group % need != 0)
       throw_error(__FILE__, __LINE__, "selective_scan_fwd",
@@ -489,7 +457,7 @@ void dispatch_fwd(const SelectiveScanParams& p, const Context& ctx) {
       case 8: return launch_fwd_warp<T, 12, 16, 8, 4, 2, false, 1>(p, ctx);
       case 9: return launch_fwd_warp<T, 12, 8, 8, 4, 2, true, 1>(p, ctx);
       case 10: return launch_fwd_warp<T, 12, 8, 16, 8, 4, false, 1>(p, ctx);
-      default: throw_error(__FILE__, __LINE__, "selective_scan_fwd", "selective_scan: tune must be 0-10");
+      default: throw_error(__FILE__, __LINE__, "selective_scan_fwd", "selective_scan: tune must be 0-13");
     }
   }
   if (sh.threads == 64) return launch_fwd<T, 64, 16, 1, 6>(p, ctx);

@@ -360,15 +360,18 @@ TEST_CASE("selective_scan CUDA launch variants (tune) all match the float64 refe
   // variant (the warp-chain ones need 12, 6 or 4 channels per group); L 3001 is ragged, 4096 is not.
   for (int64_t L : {3001, 4096}) {
     Case c;
-    c.D = 48; c.N = 16; c.G = 2; c.L = L; c.bias = true; c.softplus = true;
+    c.D = 48; c.N = 16; c.G = 2; c.L = L; c.bias = true; c.softplus = true; c.z = L == 3001;  // gated once
     SelectiveScanArgs a = make_args(c);
-    for (Tensor* t : {&a.u, &a.delta, &a.Bm, &a.Cm, &a.A, &a.Dskip, &a.delta_bias}) *t = t->to(DType::F32).to(DType::F64);
+    for (Tensor* t : {&a.u, &a.delta, &a.Bm, &a.Cm, &a.A, &a.Dskip, &a.delta_bias, &a.z})
+      if (t->defined()) *t = t->to(DType::F32).to(DType::F64);
     Tensor want = ref::selective_scan(a);
     Tensor gout = randn_t(want.shape());
     std::vector<Tensor> gref = ref::selective_scan_backward(a, gout);
     auto dev = [](const Tensor& t) { return t.to(DType::F32).to(gpu()).contiguous(); };
     Tensor u = dev(a.u), dl = dev(a.delta), A = dev(a.A), Bm = dev(a.Bm), Cm = dev(a.Cm), Dk = dev(a.Dskip),
            bias = dev(a.delta_bias), dout = dev(gout);
+    Tensor z = c.z ? dev(a.z) : Tensor(), dz = c.z ? Tensor::empty({c.B, c.D, L}, DType::F32, gpu()) : Tensor(),
+           ypre = c.z ? Tensor::empty({c.B, c.D, L}, DType::F32, gpu()) : Tensor();
     const int64_t B = c.B, D = c.D, N = c.N, G = c.G;
     auto plain = [](ScanOperand& o, const Tensor& t, int64_t batch, int64_t row, int64_t group) {
       o.ptr[0] = t.data_ptr(); o.batch[0] = batch; o.row[0] = row; o.group[0] = group;
@@ -380,6 +383,11 @@ TEST_CASE("selective_scan CUDA launch variants (tune) all match the float64 refe
     plain(p.B, Bm, G * N * L, L, N * L);
     plain(p.C, Cm, G * N * L, L, N * L);
     p.A = A.data<float>(); p.Dskip = Dk.data<float>(); p.delta_bias = bias.data<float>();
+    if (c.z) {
+      plain(p.z, z, D * L, L, 0);
+      plain(p.y, ypre, D * L, L, 0);
+      plain(p.dz, dz, D * L, L, 0);
+    }
     p.carry_stride = L;
     STEREORT_CUDA_PATH(p.carry_stride = cuda::selective_scan_carry_stride(L));
     p.n_carries = (L + p.carry_stride - 1) / p.carry_stride;
@@ -387,11 +395,12 @@ TEST_CASE("selective_scan CUDA launch variants (tune) all match the float64 refe
     p.carries = carries.data<float>();
     [[maybe_unused]] const Context& ctx = Context::get(gpu());
     GpuTol tol = gpu_tol(DType::F32);
-    for (int fv = 1; fv <= 10; ++fv) {
+    for (int fv = 1; fv <= 13; ++fv) {
       INFO("L " << L << " forward variant " << fv);
       Tensor out = Tensor::empty({B, D, L}, DType::F32, gpu());
       poison(out);
       poison(carries);
+      if (c.z) poison(ypre);
       SelectiveScanParams q = p;
       plain(q.out, out, D * L, L, 0);
       q.tune = fv;
@@ -404,6 +413,7 @@ TEST_CASE("selective_scan CUDA launch variants (tune) all match the float64 refe
         Tensor dA = Tensor::empty({B, D, N}, DType::F32, gpu()), dD = Tensor::empty({B, D}, DType::F32, gpu()),
                db = Tensor::empty({B, D}, DType::F32, gpu());
         for (const Tensor& t : {du, ddl, dA, dD, db}) poison(t);
+        if (c.z) poison(dz);
         SelectiveScanParams r = q;
         plain(r.dout, dout, D * L, L, 0);
         plain(r.du, du, D * L, L, 0);
@@ -420,6 +430,7 @@ TEST_CASE("selective_scan CUDA launch variants (tune) all match the float64 refe
         close_scaled(dC, gref[4], tol.dBC, "dC");
         close_scaled(sum(dD, {0}), gref[5], tol.dD, "dD");
         close_scaled(sum(db, {0}), gref[7], tol.dD, "dbias");
+        if (c.z) close_scaled(dz, gref[6], tol.dz, "dz");
       }
     }
   }
