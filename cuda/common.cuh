@@ -37,6 +37,14 @@ inline unsigned grid_1d(int64_t n, int threads = kThreads) {
 // ---- fast exponentials -----------------------------------------------------------------------------------------------
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLn2 = 0.6931471805599453f;
+// Streaming multiprocessors of the current device (launch planning).
+inline int sm_count() {
+  int dev = 0, n = 0;
+  STEREORT_CUDA_CHECK(cudaGetDevice(&dev));
+  STEREORT_CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev));
+  return n > 0 ? n : 132;
+}
+
 // 2^x by the MUFU unit (ex2.approx.ftz: ~2 ulp, denormal results flushed to 0); exp(x) = exp2_approx(x * kLog2e).
 __device__ __forceinline__ float exp2_approx(float x) {
   float y;

@@ -160,12 +160,34 @@ __device__ __forceinline__ void load_vec16(const T* src, bool rev, float (&v)[kI
 }
 
 // v[i] = row[m(s0 + i)] (m = s or L-1-s), `fill` past L.
+// Segments of 8 bytes (4 halves, 2 floats) that 16-byte vectors cannot take: one 8-byte access when the row is 8-byte
+// aligned and L a multiple of the segment (then every segment is aligned, mirrored or not).
+template <typename T, int kItems>
+__device__ __forceinline__ bool vec8_ok(const T* row, int L, int s0) {
+  return ItemVec<T, kItems>::kBytes == 8 && reinterpret_cast<uintptr_t>(row) % 8 == 0 && L % kItems == 0 &&
+         s0 + kItems <= L;
+}
 template <typename T, int kItems>
 __device__ __forceinline__ void load_items(const T* row, int L, int s0, bool rev, bool vec, float (&v)[kItems],
                                            float fill) {
   if constexpr (ItemVec<T, kItems>::kVec) {
     if (vec && s0 + kItems <= L) {
       load_vec16<T, kItems>(rev ? row + (L - s0 - kItems) : row + s0, rev, v);
+      return;
+    }
+  } else if constexpr (ItemVec<T, kItems>::kBytes == 8) {
+    if (vec8_ok<T, kItems>(row, L, s0)) {
+      const uint2 q = *reinterpret_cast<const uint2*>(rev ? row + (L - s0 - kItems) : row + s0);
+      float f[kItems];
+      if constexpr (sizeof(T) == 4) {
+        f[0] = __uint_as_float(q.x);
+        f[1] = __uint_as_float(q.y);
+      } else {
+        const float2 a = Pack16<T>::to2(q.x), b = Pack16<T>::to2(q.y);
+        f[0] = a.x; f[1] = a.y; f[2] = b.x; f[3] = b.y;
+      }
+#pragma unroll
+      for (int i = 0; i < kItems; ++i) v[i] = rev ? f[kItems - 1 - i] : f[i];
       return;
     }
   }
@@ -188,6 +210,20 @@ __device__ __forceinline__ void store_items(T* row, int L, int s0, bool rev, boo
 #pragma unroll
       for (int j = 0; j < ItemVec<T, kItems>::kLoads; ++j)
         reinterpret_cast<uint4*>(dst)[j] = Pack16<T>::pack(f + j * Pack16<T>::kN);
+      return;
+    }
+  } else if constexpr (ItemVec<T, kItems>::kBytes == 8) {
+    if (vec8_ok<T, kItems>(row, L, s0)) {
+      float f[kItems];
+#pragma unroll
+      for (int i = 0; i < kItems; ++i) f[i] = rev ? v[kItems - 1 - i] : v[i];
+      uint2 q;
+      if constexpr (sizeof(T) == 4) {
+        q = make_uint2(__float_as_uint(f[0]), __float_as_uint(f[1]));
+      } else {
+        q = make_uint2(Pack16<T>::from2(f[0], f[1]), Pack16<T>::from2(f[2], f[3]));
+      }
+      *reinterpret_cast<uint2*>(rev ? row + (L - s0 - kItems) : row + s0) = q;
       return;
     }
   }
@@ -296,31 +332,15 @@ __device__ __forceinline__ int chunk_mem_base(int c, int chunk, int L, bool rev)
 
 // ---- scans -----------------------------------------------------------------------------------------------------------
 // Inclusive warp scan, left to right: lane j ends with (a_0..j, b_0..j) composed in order.
-// kS independent scans in lockstep (their shuffles overlap).
-template <int kS>
-__device__ __forceinline__ void warp_scan_fwd_n(float (&a)[kS], float (&b)[kS], int lane) {
+__device__ __forceinline__ void warp_scan_fwd(float& a, float& b, int lane) {
 #pragma unroll
   for (int off = 1; off < 32; off <<= 1) {
-    float pa[kS], pb[kS];
-#pragma unroll
-    for (int q = 0; q < kS; ++q) {
-      pa[q] = __shfl_up_sync(kFull, a[q], off);
-      pb[q] = __shfl_up_sync(kFull, b[q], off);
-    }
+    float pa = __shfl_up_sync(kFull, a, off), pb = __shfl_up_sync(kFull, b, off);
     if (lane >= off) {
-#pragma unroll
-      for (int q = 0; q < kS; ++q) {
-        b[q] = fmaf(a[q], pb[q], b[q]);
-        a[q] *= pa[q];
-      }
+      b = fmaf(a, pb, b);
+      a *= pa;
     }
   }
-}
-__device__ __forceinline__ void warp_scan_fwd(float& a, float& b, int lane) {
-  float av[1] = {a}, bv[1] = {b};
-  warp_scan_fwd_n<1>(av, bv, lane);
-  a = av[0];
-  b = bv[0];
 }
 // Inclusive warp scan, right to left: lane j ends with the composition of lanes 31..j (j applied last).
 __device__ __forceinline__ void warp_scan_rev(float& a, float& b, int lane) {

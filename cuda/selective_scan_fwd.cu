@@ -1,7 +1,9 @@
 // cuda/selective_scan_fwd.cu — the chunked selective-scan forward kernels and their launcher.
 //   out[b,d,l] = (sum_n C h + D u) * silu(z), h_l = exp(dt A) h_{l-1} + dt B u  (ops/selective_scan.h).
-//   Two designs: the warp-chain kernel (a warp per channel, B/C shared through an mbarrier ring; the default for
-//   L > 1024, described at its definition below) and the block-scan kernel (short sequences, and the tune variants):
+//   Three designs: the warp-chain kernel (a warp per channel, B/C shared through an mbarrier ring; the default for
+//   L > 1024, described at its definition below), the state-lane kernel (selective_scan_fwd_lane.cu: a lane per channel
+//   and state; the default for L > 1024 with f32 inputs, N = 16 and >= 4 warps per scheduler) and the block-scan kernel
+//   (short sequences, and the tune variants):
 //   Block = kRows channels of one group x the whole sequence in chunks of kThreads*kItems (design:
 //   cuda/selective_scan_common.cuh). Per (chunk, state): stage B/C rows (cp.async, double buffered), pass 1 folds each
 //   thread's items into an (a, b) aggregate, a warp scan + a fold over the preceding warps' aggregates seeds pass 2,
@@ -175,7 +177,7 @@ void launch_fwd(const SelectiveScanParams& p, const Context& ctx) {
 // Measured (H100, StereoMamba stage 0, 1536 channels x L 81,920): 2.15 ms f32, 4x the HBM floor. Nsight Compute: latency
 // bound at 3 warps per scheduler (1536 channels fill 11.6 warps per SM; 168 registers allow 12), 52 % issue, the largest
 // stall the fixed-latency FFMA chains (fold, replay) and the shuffle scan; MUFU and FP32 pipes < 25 % busy.
-template <typename T, int kWarps, int kItems, int kStages, int kDepth, int kSt, bool kKeepB, bool kRev>
+template <typename T, int kWarps, int kItems, int kStages, int kDepth, bool kRev>
 __device__ __forceinline__ void fwd_warp_body(const SelectiveScanParams& p, const RowSet& rs) {
   constexpr int kThreads = kWarps * 32, kChunk = 32 * kItems;
   using S = Staging<T, kItems>;
@@ -184,7 +186,6 @@ __device__ __forceinline__ void fwd_warp_body(const SelectiveScanParams& p, cons
   constexpr unsigned kSlotBytes = 2 * kBuf * sizeof(T);
   static_assert(kStages >= 2 * kDepth && (kStages & (kStages - 1)) == 0, "a slot is refilled after all warps read it");
   static_assert(2 * kGran % 32 == 0, "whole u/delta granules per lane");
-  static_assert(kDepth >= kSt && kDepth % kSt == 0, "a group of kSt iterations waits on slots filled a group ago");
   extern __shared__ __align__(16) unsigned char smem[];
   T* sBC = reinterpret_cast<T*>(smem);                                     // [kStages][2][kBuf]  B, C
   T* sUD = sBC + kStages * 2 * kBuf;                                       // [kWarps][2][kBuf]   u, delta
@@ -281,39 +282,36 @@ __device__ __forceinline__ void fwd_warp_body(const SelectiveScanParams& p, cons
   float dt[kItems], dtu[kItems], out[kItems];
   float sdt;  // sum of this lane's dt' in the chunk: its aggregate decay for state n is exp2(sdt * A2_n)
 
-  // Pass 1 of iteration it (state n): decays and inputs, the lane's aggregate (ra, rb). bb keeps dt*u*B for pass 2
-  // (kKeepB) or pass 2 recomputes it from the staged B (16 registers fewer per state in flight).
-  using BB = float[kKeepB ? kItems : 1];
-  auto pass1 = [&](int it, float A2, float (&a)[kItems], BB& bb, float& ra, float& rb) {
+  // Pass 1 of iteration it (state n): decays and inputs, the lane's aggregate (ra, rb).
+  auto pass1 = [&](int it, float A2, float (&a)[kItems], float (&bb)[kItems], float& ra, float& rb) {
     float Bv[kItems];
     read_staged<T, 32, kItems>(sBC + (it & (kStages - 1)) * 2 * kBuf, lane, kRev, Bv);
 #pragma unroll
     for (int i = 0; i < kItems; ++i) {
       a[i] = exp2_approx(dt[i] * A2);
-      if constexpr (kKeepB) bb[i] = dtu[i] * Bv[i];
+      bb[i] = dtu[i] * Bv[i];
     }
-    rb = dtu[0] * Bv[0];
+    rb = bb[0];
 #pragma unroll
-    for (int i = 1; i < kItems; ++i) {
-      float x;
-      if constexpr (kKeepB) x = bb[i]; else x = dtu[i] * Bv[i];
-      rb = fmaf(a[i], rb, x);
-    }
+    for (int i = 1; i < kItems; ++i) rb = fmaf(a[i], rb, bb[i]);
     ra = exp2_approx(sdt * A2);
   };
-  // Pass 2 of iteration it (state n): release the slot once C (and B) are read, replay, accumulate, publish the carry.
-  auto pass2 = [&](int it, int n, const float (&a)[kItems], const BB& bb, float h, float* carry_out) {
-    float Cv[kItems], Bv[kItems];
+  // The state entering this lane: warp scan of the aggregates seeded with the warp's carry hc.
+  auto enter = [&](float ra, float rb, float hc) {
+    warp_scan_fwd(ra, rb, lane);
+    const float pa = __shfl_up_sync(kFull, ra, 1), pb = __shfl_up_sync(kFull, rb, 1);
+    return lane == 0 ? hc : fmaf(pa, hc, pb);
+  };
+  // Pass 2 of iteration it (state n): release the slot once C is read, replay, accumulate, publish the carry.
+  auto pass2 = [&](int it, int n, const float (&a)[kItems], const float (&bb)[kItems], float h, float* carry_out) {
+    float Cv[kItems];
     const int s = it & (kStages - 1);
     read_staged<T, 32, kItems>(sBC + s * 2 * kBuf + kBuf, lane, kRev, Cv);
-    if constexpr (!kKeepB) read_staged<T, 32, kItems>(sBC + s * 2 * kBuf, lane, kRev, Bv);
     __syncwarp();
     if (lane == 0) mbar_arrive(empty_u + 8 * s);
 #pragma unroll
     for (int i = 0; i < kItems; ++i) {
-      float x;
-      if constexpr (kKeepB) x = bb[i]; else x = dtu[i] * Bv[i];
-      h = fmaf(a[i], h, x);
+      h = fmaf(a[i], h, bb[i]);
       out[i] = fmaf(Cv[i], h, out[i]);
     }
     if (lane == 31) ah[n].y = h;
@@ -349,44 +347,28 @@ __device__ __forceinline__ void fwd_warp_body(const SelectiveScanParams& p, cons
     }
     float* carry_out = chunk_carry_out(p, rs.b, d, s0, kItems);
     const int it0 = c * N;
-    // kSt states per step, interleaved: their fold, warp scan and replay chains are independent, so one warp keeps
-    // kSt of them in flight (the kernel is latency bound: 1536 channels give 3 warps per scheduler).
-    for (int n = 0; n < N; n += kSt) {
+    for (int n = 0; n < N; ++n) {
       const int it = it0 + n;
-#pragma unroll
-      for (int q = 0; q < kSt; ++q) produce();
-      float2 a2h[kSt];
-#pragma unroll
-      for (int q = 0; q < kSt; ++q) a2h[q] = ah[n + q];  // (A_n log2 e, state entering the chunk)
-#pragma unroll
-      for (int q = 0; q < kSt; ++q) wait_full(it + q);
-      float a[kSt][kItems], ra[kSt], rb[kSt];
-      BB bb[kSt];
-#pragma unroll
-      for (int q = 0; q < kSt; ++q) pass1(it + q, a2h[q].x, a[q], bb[q], ra[q], rb[q]);
-      // The state entering this lane: warp scan of the aggregates seeded with the warp's carry.
-      warp_scan_fwd_n<kSt>(ra, rb, lane);
-      float h[kSt];
-#pragma unroll
-      for (int q = 0; q < kSt; ++q) {
-        const float pa = __shfl_up_sync(kFull, ra[q], 1), pb = __shfl_up_sync(kFull, rb[q], 1);
-        h[q] = lane == 0 ? a2h[q].y : fmaf(pa, a2h[q].y, pb);
-      }
-#pragma unroll
-      for (int q = 0; q < kSt; ++q) pass2(it + q, n + q, a[q], bb[q], h[q], carry_out);
+      produce();
+      const float2 a2h = ah[n];  // (A_n log2 e, state entering the chunk)
+      wait_full(it);
+      float a[kItems], bb[kItems], ra, rb;
+      pass1(it, a2h.x, a, bb, ra, rb);
+      const float h = enter(ra, rb, a2h.y);
+      pass2(it, n, a, bb, h, carry_out);
     }
     store_chunk_out<T, kItems>(p, rs, rs.dl0 + warp, L, s0, kRev, out);
   }
   cp_async_wait<0>();  // nothing in flight at exit
 }
 
-template <typename T, int kWarps, int kItems, int kStages, int kDepth, int kSt, bool kKeepB, int kMinBlocks>
+template <typename T, int kWarps, int kItems, int kStages, int kDepth, int kMinBlocks>
 __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) selective_scan_fwd_warp_kernel(const SelectiveScanParams p) {
   const RowSet rs = row_set(p, blockIdx.y, int64_t(blockIdx.x) * kWarps);
   if (rs.rev)
-    fwd_warp_body<T, kWarps, kItems, kStages, kDepth, kSt, kKeepB, true>(p, rs);
+    fwd_warp_body<T, kWarps, kItems, kStages, kDepth, true>(p, rs);
   else
-    fwd_warp_body<T, kWarps, kItems, kStages, kDepth, kSt, kKeepB, false>(p, rs);
+    fwd_warp_body<T, kWarps, kItems, kStages, kDepth, false>(p, rs);
 }
 
 // Shared memory of the warp-chain kernel: B/C ring, u/delta staging, barriers, (A, carry) per channel and state.
@@ -398,18 +380,14 @@ size_t fwd_warp_smem(int64_t dstate) {
 }
 constexpr size_t kMaxBlockSmem = 227 * 1024;  // sm_90 opt-in limit per block
 
-template <typename T, int kWarps, int kItems, int kStages, int kDepth, int kSt, bool kKeepB, int kMinBlocks>
+template <typename T, int kWarps, int kItems, int kStages, int kDepth, int kMinBlocks>
 void launch_fwd_warp(const SelectiveScanParams& p, const Context& ctx) {
-  if (p.dstate % kSt != 0)
-    throw_error(__FILE__, __LINE__, "selective_scan_fwd",
-                "selective_scan: this warp-chain variant takes " + std::to_string(kSt) + " states at a time and needs N (" +
-                    std::to_string(p.dstate) + ") divisible by it; use tune 5");
   const size_t smem = fwd_warp_smem<T, kWarps, kItems, kStages>(p.dstate);
   if (smem > kMaxBlockSmem)
     throw_error(__FILE__, __LINE__, "selective_scan_fwd",
                 "selective_scan: the warp-chain variant needs " + std::to_string(smem) + " bytes of shared memory for N = " +
                     std::to_string(p.dstate) + " (limit 232448); use tune 1-4");
-  auto kernel = selective_scan_fwd_warp_kernel<T, kWarps, kItems, kStages, kDepth, kSt, kKeepB, kMinBlocks>;
+  auto kernel = selective_scan_fwd_warp_kernel<T, kWarps, kItems, kStages, kDepth, kMinBlocks>;
   if (smem > 48 * 1024)
     STEREORT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
   dim3 grid(unsigned(p.dim / kWarps), unsigned(p.batch));
@@ -423,8 +401,7 @@ void launch_fwd_warp(const SelectiveScanParams& p, const Context& ctx) {
 //   2: 128 x 8, 2 channels sharing every B/C load (3 blocks/SM)
 //   3: 64 x 16, 2 channels (4 blocks/SM)        4: 128 x 16, 2 channels (2 blocks/SM)
 //   5: warp chain, 12 warps (1 block/SM)   6: 6 warps (2 blocks/SM)   7: 4 warps (3 blocks/SM); 16 items per lane
-//   8: warp chain, 12 warps, 2 states interleaved   9: the same, 8 items   10: 8 items, 4 states interleaved
-//   11-13: the state-lane kernel (N = 16): 1 state per lane, 4 warps / 1 state, 2 warps / 2 states, 2 warps
+//   8-10: the state-lane kernel (N = 16): 1 state per lane and 4 warps / 1 state, 2 warps / 2 states, 2 warps
 // All chunk lengths divide the backward chunk, where the carries are saved.
 template <typename T>
 void dispatch_fwd(const SelectiveScanParams& p, const Context& ctx) {
@@ -433,15 +410,21 @@ void dispatch_fwd(const SelectiveScanParams& p, const Context& ctx) {
   const bool pairs = per_group % 2 == 0;
   if (sh.threads == 128) {
     // The warp-chain block keeps (A, carry) of all N states per channel: for very large N it no longer fits.
+    // The state-lane kernel (one warp per 2 channels at N = 16) wins for f32 once it has >= 4 warps per scheduler;
+    // below that it is latency bound, and with 16-bit inputs it is slower (H100, StereoMamba: stage 2, 6144 channels,
+    // f32 0.465 vs 0.550 ms, bf16 0.65 vs 0.58; stage 0, 1536 channels, f32 2.97 vs 2.18).
     const bool warp_fits = fwd_warp_smem<T, 12, 16, 8>(p.dstate) <= kMaxBlockSmem;
+    const bool lane_wins = sizeof(T) == 4 && fwd_lane_fits(0, p) &&
+                           p.batch * p.dim * p.dstate / 32 >= 16 * int64_t(sm_count());
     const int v = p.tune                            ? p.tune
+                  : lane_wins                        ? 8
                   : warp_fits && per_group % 12 == 0 ? 5
                   : warp_fits && per_group % 6 == 0  ? 6
                   : warp_fits && per_group % 4 == 0  ? 7
                   : pairs                            ? 2
                                                      : 1;
-    if (v >= 11 && v <= 13) return launch_fwd_lane<T>(v - 11, p, ctx);  // cuda/selective_scan_fwd_lane.cu
-    const int need = v == 5 || v >= 8 ? 12 : v == 6 ? 6 : v == 7 ? 4 : (v >= 2 && v <= 4) ? 2 : 1;
+    if (v >= 8 && v <= 10) return launch_fwd_lane<T>(v - 8, p, ctx);  // cuda/selective_scan_fwd_lane.cu
+    const int need = v == 5 ? 12 : v == 6 ? 6 : v == 7 ? 4 : (v >= 2 && v <= 4) ? 2 : 1;
     if (per_group % need != 0)
       throw_error(__FILE__, __LINE__, "selective_scan_fwd",
                   "selective_scan: tune variant " + std::to_string(v) + " needs channels per group (D/G = " +
@@ -451,13 +434,10 @@ void dispatch_fwd(const SelectiveScanParams& p, const Context& ctx) {
       case 2: return launch_fwd<T, 128, 8, 2, 3>(p, ctx);
       case 3: return launch_fwd<T, 64, 16, 2, 4>(p, ctx);
       case 4: return launch_fwd<T, 128, 16, 2, 2>(p, ctx);
-      case 5: return launch_fwd_warp<T, 12, 16, 8, 4, 1, true, 1>(p, ctx);
-      case 6: return launch_fwd_warp<T, 6, 16, 8, 4, 1, true, 2>(p, ctx);
-      case 7: return launch_fwd_warp<T, 4, 16, 8, 4, 1, true, 3>(p, ctx);
-      case 8: return launch_fwd_warp<T, 12, 16, 8, 4, 2, false, 1>(p, ctx);
-      case 9: return launch_fwd_warp<T, 12, 8, 8, 4, 2, true, 1>(p, ctx);
-      case 10: return launch_fwd_warp<T, 12, 8, 16, 8, 4, false, 1>(p, ctx);
-      default: throw_error(__FILE__, __LINE__, "selective_scan_fwd", "selective_scan: tune must be 0-13");
+      case 5: return launch_fwd_warp<T, 12, 16, 8, 4, 1>(p, ctx);
+      case 6: return launch_fwd_warp<T, 6, 16, 8, 4, 2>(p, ctx);
+      case 7: return launch_fwd_warp<T, 4, 16, 8, 4, 3>(p, ctx);
+      default: throw_error(__FILE__, __LINE__, "selective_scan_fwd", "selective_scan: tune must be 0-10");
     }
   }
   if (sh.threads == 64) return launch_fwd<T, 64, 16, 1, 6>(p, ctx);

@@ -1,4 +1,4 @@
-// cuda/selective_scan_fwd_lane.cu — the state-lane selective-scan forward (N = 16; tune 11-13, see dispatch_fwd).
+// cuda/selective_scan_fwd_lane.cu — the state-lane selective-scan forward (N = 16; tune 8-10, see dispatch_fwd).
 //   One lane owns kS states of one channel and walks the whole sequence itself: per position only
 //     a = ex2(dt A log2 e), h = a h + (dt u) B, v = C h                      (one MUFU and ~4 FP32 ops per update)
 //   with no scan: the recurrence is a register FFMA chain, 16 positions of independent ex2 in flight per step.
@@ -11,7 +11,12 @@
 //   Positions >= L have dt' = 0, u = 0, so (a, b) = (1, 0): the state is kept through the carry slots past L.
 //   Why: the warp-chain forward spends ~35 shuffle-scan instructions per (lane, state, 16 positions) and is latency
 //   bound (selective_scan_fwd.cu); here an update costs ~5 instructions plus the reduce-scatter (60 per 16 positions
-//   and channel at kS = 1), and StereoMamba's 1536 channels x 16 states fill 768 warps.
+//   and channel at kS = 1).
+//   Measured (H100, scan_bench): StereoMamba stage 2 (6144 channels, L 5120) f32 0.465 ms vs 0.550 for the warp chain,
+//   so it is the f32 default when there are >= 4 warps per scheduler. At stage 0 (1536 channels = 768 warps, 1.5 per
+//   scheduler) it takes 2.97 ms vs 2.18: Nsight Compute (tune 8) shows 14.3 issued instructions per update, 29 % issue
+//   utilisation, 0.39 eligible warps per scheduler (short-scoreboard and fixed-latency stalls); with bf16 inputs it is
+//   slower than the warp chain at both shapes (not yet understood).
 #include <string>
 
 #include "cuda/selective_scan_common.cuh"
@@ -227,7 +232,7 @@ template <typename T>
 void launch_fwd_lane(int v, const SelectiveScanParams& p, const Context& ctx) {
   if (!fwd_lane_fits(v, p))
     throw_error(__FILE__, __LINE__, "selective_scan_fwd",
-                "selective_scan: the state-lane forward (tune 11-13) needs N = 16 (got " + std::to_string(p.dstate) +
+                "selective_scan: the state-lane forward (tune 8-10) needs N = 16 (got " + std::to_string(p.dstate) +
                     ") and channels per group (" + std::to_string(p.dim / p.groups) + ") divisible by " +
                     std::to_string(v >= 0 && v < 3 ? lane_channels(v) : 0) + "; use tune 0 (automatic)");
   if (v == 0) return launch<T, 1, 4>(p, ctx);

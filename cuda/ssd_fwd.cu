@@ -367,13 +367,6 @@ bool ssd_cuda_supported(const SsdDims& d) {
   return (d.P == 8 || d.P == 16 || d.P == 32 || d.P == 64) && d.N >= 1 && d.N * d.P <= 2048;
 }
 
-static int sm_count() {
-  int dev = 0, n = 0;
-  STEREORT_CUDA_CHECK(cudaGetDevice(&dev));
-  STEREORT_CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev));
-  return n > 0 ? n : 132;
-}
-
 ssd::Params ssd::make_params(const SsdArgs& a, const SsdPlan& plan) {
   ssd::Params p{};
   p.B = a.x.size(0), p.L = a.x.size(1), p.H = a.x.size(2), p.N = a.Bm.size(3);

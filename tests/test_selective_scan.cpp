@@ -12,6 +12,7 @@
 #include "ops/init.h"
 #include "ops/reduce.h"
 #include "ops/selective_scan.h"
+#include "ops/shape_ops.h"
 #include "io/safetensors.h"
 #include "test_util.h"
 
@@ -358,15 +359,20 @@ TEST_CASE("selective_scan CUDA launch variants (tune) all match the float64 refe
   STEREORT_REQUIRE_GPU();
   // The benchmark compares these block shapes; whichever becomes the default must be correct. D/G = 24 admits every
   // variant (the warp-chain ones need 12, 6 or 4 channels per group); L 3001 is ragged, 4096 is not.
-  for (int64_t L : {3001, 4096}) {
+  // (L, reversed): a reversed direction reads memory back to front, i.e. the reference runs on inputs flipped along L.
+  for (auto [L, rev] : {std::pair<int64_t, bool>{3001, false}, {4096, false}, {4096, true}}) {
     Case c;
     c.D = 48; c.N = 16; c.G = 2; c.L = L; c.bias = true; c.softplus = true; c.z = L == 3001;  // gated once
     SelectiveScanArgs a = make_args(c);
     for (Tensor* t : {&a.u, &a.delta, &a.Bm, &a.Cm, &a.A, &a.Dskip, &a.delta_bias, &a.z})
       if (t->defined()) *t = t->to(DType::F32).to(DType::F64);
-    Tensor want = ref::selective_scan(a);
+    auto seq = [&](const Tensor& t) { return rev && t.defined() ? flip(t, {t.dim() - 1}) : t; };  // memory <-> sequence
+    SelectiveScanArgs as = a;
+    for (Tensor* t : {&as.u, &as.delta, &as.Bm, &as.Cm, &as.z}) *t = seq(*t);
+    Tensor want = seq(ref::selective_scan(as));
     Tensor gout = randn_t(want.shape());
-    std::vector<Tensor> gref = ref::selective_scan_backward(a, gout);
+    std::vector<Tensor> gref = ref::selective_scan_backward(as, seq(gout));
+    for (int i : {0, 1, 3, 4, 6}) gref[size_t(i)] = seq(gref[size_t(i)]);  // du, ddelta, dB, dC, dz
     auto dev = [](const Tensor& t) { return t.to(DType::F32).to(gpu()).contiguous(); };
     Tensor u = dev(a.u), dl = dev(a.delta), A = dev(a.A), Bm = dev(a.Bm), Cm = dev(a.Cm), Dk = dev(a.Dskip),
            bias = dev(a.delta_bias), dout = dev(gout);
@@ -377,7 +383,7 @@ TEST_CASE("selective_scan CUDA launch variants (tune) all match the float64 refe
       o.ptr[0] = t.data_ptr(); o.batch[0] = batch; o.row[0] = row; o.group[0] = group;
     };
     SelectiveScanParams p;
-    p.batch = B; p.dim = D; p.dstate = N; p.seqlen = L; p.groups = G; p.softplus = true;
+    p.batch = B; p.dim = D; p.dstate = N; p.seqlen = L; p.groups = G; p.softplus = true; p.reverse[0] = rev;
     plain(p.u, u, D * L, L, 0);
     plain(p.delta, dl, D * L, L, 0);
     plain(p.B, Bm, G * N * L, L, N * L);
@@ -395,8 +401,8 @@ TEST_CASE("selective_scan CUDA launch variants (tune) all match the float64 refe
     p.carries = carries.data<float>();
     [[maybe_unused]] const Context& ctx = Context::get(gpu());
     GpuTol tol = gpu_tol(DType::F32);
-    for (int fv = 1; fv <= 13; ++fv) {
-      INFO("L " << L << " forward variant " << fv);
+    for (int fv = 1; fv <= 10; ++fv) {
+      INFO("L " << L << (rev ? " reversed" : "") << " forward variant " << fv);
       Tensor out = Tensor::empty({B, D, L}, DType::F32, gpu());
       poison(out);
       poison(carries);

@@ -79,10 +79,12 @@ void bench_shape(const Shape2d& s, DType dt) {
   const double fwd_bytes = double(B) * D * L * (2 * es + 4) + 2.0 * B * K * N * L * es;
   const double fwd_floor = std::max(fwd_bytes / bw, updates / er) * 1e3;
   const std::string fwd_basis = fwd_bytes / bw > updates / er ? "HBM" : "exp";
-  const int fwd_default = Di % 12 == 0 ? 5 : Di % 6 == 0 ? 6 : Di % 4 == 0 ? 7 : Di % 2 == 0 ? 2 : 1;
-  for (int v = 1; v <= 13; ++v) {
-    if (v >= 8 && v <= 10 && (Di % 12 != 0 || N % (v == 10 ? 4 : 2) != 0)) continue;  // 12 warps; 2 or 4 states
-    if (v >= 11 && (N != 16 || Di % 8 != 0)) continue;                                 // the state-lane kernel
+  int sms = 0;
+  cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0);
+  const bool lane_wins = dt == DType::F32 && N == 16 && Di % 8 == 0 && B * D * N / 32 >= 16 * int64_t(sms);  // as dispatch_fwd
+  const int fwd_default = lane_wins ? 8 : Di % 12 == 0 ? 5 : Di % 6 == 0 ? 6 : Di % 4 == 0 ? 7 : Di % 2 == 0 ? 2 : 1;
+  for (int v = 1; v <= 10; ++v) {
+    if (v >= 8 && (N != 16 || Di % 8 != 0)) continue;  // the state-lane kernel
     SelectiveScanParams q = p;
     q.tune = v;
     Timing t = time_cuda_ms([&] { cuda::selective_scan_fwd(q, ctx); }, 3, 20);
