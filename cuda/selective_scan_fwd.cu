@@ -2,7 +2,7 @@
 //   out[b,d,l] = (sum_n C h + D u) * silu(z), h_l = exp(dt A) h_{l-1} + dt B u  (ops/selective_scan.h).
 //   Three designs: the warp-chain kernel (a warp per channel, B/C shared through an mbarrier ring; the default for
 //   L > 1024, described at its definition below), the state-lane kernel (selective_scan_fwd_lane.cu: a lane per channel
-//   and state; the default for L > 1024 with f32 inputs, N = 16 and >= 4 warps per scheduler) and the block-scan kernel
+//   and state; the default for L > 1024 with N = 16 and >= 4 warps per scheduler) and the block-scan kernel
 //   (short sequences, and the tune variants):
 //   Block = kRows channels of one group x the whole sequence in chunks of kThreads*kItems (design:
 //   cuda/selective_scan_common.cuh). Per (chunk, state): stage B/C rows (cp.async, double buffered), pass 1 folds each
@@ -410,14 +410,14 @@ void dispatch_fwd(const SelectiveScanParams& p, const Context& ctx) {
   const bool pairs = per_group % 2 == 0;
   if (sh.threads == 128) {
     // The warp-chain block keeps (A, carry) of all N states per channel: for very large N it no longer fits.
-    // The state-lane kernel (one warp per 2 channels at N = 16) wins for f32 once it has >= 4 warps per scheduler;
-    // below that it is latency bound, and with 16-bit inputs it is slower (H100, StereoMamba: stage 2, 6144 channels,
-    // f32 0.465 vs 0.550 ms, bf16 0.65 vs 0.58; stage 0, 1536 channels, f32 2.97 vs 2.18).
+    // The state-lane kernel (N = 16) wins once one state per lane gives >= 4 warps per scheduler; below that it is
+    // latency bound (H100, StereoMamba stage 2, 6144 channels: f32 tune 8 0.464 ms vs 0.551 for the warp chain, bf16
+    // tune 10 (2 states per lane) 0.402 vs 0.584; stage 0, 1536 channels: f32 2.98 vs 2.18, bf16 2.68 vs 2.30).
     const bool warp_fits = fwd_warp_smem<T, 12, 16, 8>(p.dstate) <= kMaxBlockSmem;
-    const bool lane_wins = sizeof(T) == 4 && fwd_lane_fits(0, p) &&
-                           p.batch * p.dim * p.dstate / 32 >= 16 * int64_t(sm_count());
+    const int lane_v = sizeof(T) == 4 ? 0 : 2;
+    const bool lane_wins = fwd_lane_fits(lane_v, p) && p.batch * p.dim * p.dstate / 32 >= 16 * int64_t(sm_count());
     const int v = p.tune                            ? p.tune
-                  : lane_wins                        ? 8
+                  : lane_wins                        ? 8 + lane_v
                   : warp_fits && per_group % 12 == 0 ? 5
                   : warp_fits && per_group % 6 == 0  ? 6
                   : warp_fits && per_group % 4 == 0  ? 7

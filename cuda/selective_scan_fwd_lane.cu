@@ -12,11 +12,11 @@
 //   Why: the warp-chain forward spends ~35 shuffle-scan instructions per (lane, state, 16 positions) and is latency
 //   bound (selective_scan_fwd.cu); here an update costs ~5 instructions plus the reduce-scatter (60 per 16 positions
 //   and channel at kS = 1).
-//   Measured (H100, scan_bench): StereoMamba stage 2 (6144 channels, L 5120) f32 0.465 ms vs 0.550 for the warp chain,
-//   so it is the f32 default when there are >= 4 warps per scheduler. At stage 0 (1536 channels = 768 warps, 1.5 per
-//   scheduler) it takes 2.97 ms vs 2.18: Nsight Compute (tune 8) shows 14.3 issued instructions per update, 29 % issue
-//   utilisation, 0.39 eligible warps per scheduler (short-scoreboard and fixed-latency stalls); with bf16 inputs it is
-//   slower than the warp chain at both shapes (not yet understood).
+//   Measured (H100, scan_bench): StereoMamba stage 2 (6144 channels, L 5120) f32 0.464 ms (tune 8) vs 0.551 for the warp
+//   chain, bf16 0.402 (tune 10, 2 states per lane) vs 0.584: the default with >= 4 warps per scheduler. At stage 0
+//   (1536 channels = 768 warps, 1.5 per scheduler) f32 2.98 ms vs 2.18: Nsight Compute (tune 8) shows 14.3 issued
+//   instructions per update, 29 % issue utilisation, 0.39 eligible warps per scheduler (short-scoreboard and
+//   fixed-latency stalls). Converting 16-bit loads right after they were issued made bf16 1.5x slower: RawSeg.
 #include <string>
 
 #include "cuda/selective_scan_common.cuh"
@@ -50,6 +50,64 @@ __device__ __forceinline__ void reduce_scatter(float (&v)[kV], int lane) {
   }
 }
 
+// kItems consecutive positions of a row as raw bits in MEMORY order (element j = memory m0 + j, m0 = s0 or
+// L - s0 - kItems when reversed), zeros outside [0, L). Loaded a chunk ahead and converted only when staged, so the
+// warp never waits on the loads before its compute (a conversion right after the load would).
+template <typename T, int kItems>
+struct RawSeg {
+  static constexpr int kBytes = kItems * int(sizeof(T)), kWords = kBytes / 4;
+  static_assert(kBytes % 8 == 0, "whole 8-byte vectors");
+  uint32_t w[kWords];
+  // Whole 8/16-byte vectors are aligned for every segment of this row.
+  static __device__ __forceinline__ bool vec_ok(const T* row, int L) {
+    constexpr int kVecBytes = kBytes % 16 == 0 ? 16 : 8;
+    return reinterpret_cast<uintptr_t>(row) % kVecBytes == 0 && L % (kVecBytes / int(sizeof(T))) == 0;
+  }
+  __device__ __forceinline__ void load(const T* row, int L, int s0, bool rev, bool vec) {
+    const int m0 = rev ? L - s0 - kItems : s0;
+    if (vec && s0 + kItems <= L) {
+      if constexpr (kWords % 4 == 0) {
+#pragma unroll
+        for (int j = 0; j < kWords / 4; ++j) {
+          const uint4 q = reinterpret_cast<const uint4*>(row + m0)[j];
+          w[4 * j] = q.x; w[4 * j + 1] = q.y; w[4 * j + 2] = q.z; w[4 * j + 3] = q.w;
+        }
+      } else {
+        const uint2 q = *reinterpret_cast<const uint2*>(row + m0);
+        w[0] = q.x; w[1] = q.y;
+      }
+      return;
+    }
+#pragma unroll
+    for (int j = 0; j < kWords; ++j) w[j] = 0u;
+#pragma unroll
+    for (int j = 0; j < kItems; ++j) {
+      const int m = m0 + j;
+      if (m < 0 || m >= L) continue;
+      if constexpr (sizeof(T) == 4) {
+        w[j] = __float_as_uint(to_op(row[m]));
+      } else {
+        w[j / 2] |= uint32_t(*reinterpret_cast<const unsigned short*>(row + m)) << (16 * (j % 2));
+      }
+    }
+  }
+  // The values in SEQUENCE order.
+  __device__ __forceinline__ void to_float(bool rev, float (&v)[kItems]) const {
+    float f[kItems];
+#pragma unroll
+    for (int j = 0; j < kItems; ++j) {
+      if constexpr (sizeof(T) == 4) {
+        f[j] = __uint_as_float(w[j]);
+      } else {
+        const unsigned short bits = (unsigned short)(w[j / 2] >> (16 * (j % 2)));
+        f[j] = to_op(*reinterpret_cast<const T*>(&bits));
+      }
+    }
+#pragma unroll
+    for (int i = 0; i < kItems; ++i) v[i] = rev ? f[kItems - 1 - i] : f[i];
+  }
+};
+
 template <int kS, int kWarps>
 struct LaneCfg {
   static constexpr int kLpc = kLaneN / kS, kCpw = 32 / kLpc, kCh = kWarps * kCpw, kThreads = 32 * kWarps;
@@ -79,7 +137,8 @@ __device__ __forceinline__ void fwd_lane_body(const SelectiveScanParams& p, cons
   const T* B_row0 = operand_row<T>(p.B, rs, 0, rs.gl);
   const T* C_row0 = operand_row<T>(p.C, rs, 0, rs.gl);
   const int64_t B_n = p.B.row[rs.k], C_n = p.C.row[rs.k];
-  const bool bc_vec = vec_ok<T, 8>(B_row0, L) && vec_ok<T, 8>(C_row0, L) && (B_n * int64_t(sizeof(T))) % 16 == 0 &&
+  const bool bc_vec = RawSeg<T, 8>::vec_ok(B_row0, L) && RawSeg<T, 8>::vec_ok(C_row0, L) &&
+                      (B_n * int64_t(sizeof(T))) % 16 == 0 &&
                       (C_n * int64_t(sizeof(T))) % 16 == 0;
 
   // Chunks: through L, or through the last carry slot when carries are saved (positions past L keep the state).
@@ -91,45 +150,49 @@ __device__ __forceinline__ void fwd_lane_body(const SelectiveScanParams& p, cons
   const int ucq = tid / Cfg::kUpc, uj = tid % Cfg::kUpc;  // this thread's u/dt/output unit: channel, kI positions
   const T* u_row = operand_row<T>(p.u, rs, rs.dl0 + ucq, 0);
   const T* dt_row = operand_row<T>(p.delta, rs, rs.dl0 + ucq, 0);
-  const bool u_vec = vec_ok<T, kI>(u_row, L), dt_vec = vec_ok<T, kI>(dt_row, L);
+  const bool u_vec = RawSeg<T, kI>::vec_ok(u_row, L), dt_vec = RawSeg<T, kI>::vec_ok(dt_row, L);
   const float ubias = p.delta_bias ? p.delta_bias[rs.d0 + ucq] : 0.f, uD = p.Dskip ? p.Dskip[rs.d0 + ucq] : 0.f;
-  float rbc[Cfg::kPerBC][8], ru[kI], rdt[kI];
+  RawSeg<T, 8> rbc[Cfg::kPerBC];
+  RawSeg<T, kI> ru, rdt;
   auto fetch = [&](int c) {
 #pragma unroll
     for (int k = 0; k < Cfg::kPerBC; ++k) {
       const int q = tid + k * kThreads, which = q / (kLaneN * 8), n = (q / 8) % kLaneN, j = q % 8;
       const T* row = which ? C_row0 + n * C_n : B_row0 + n * B_n;
-      load_items<T, 8>(row, L, c * kLaneT + 8 * j, kRev, bc_vec, rbc[k], 0.f);
+      rbc[k].load(row, L, c * kLaneT + 8 * j, kRev, bc_vec);
     }
-    load_items<T, kI>(u_row, L, c * kLaneT + kI * uj, kRev, u_vec, ru, 0.f);
-    load_items<T, kI>(dt_row, L, c * kLaneT + kI * uj, kRev, dt_vec, rdt, 0.f);
+    ru.load(u_row, L, c * kLaneT + kI * uj, kRev, u_vec);
+    rdt.load(dt_row, L, c * kLaneT + kI * uj, kRev, dt_vec);
   };
   auto stage = [&](int c, LaneStage<kS, kWarps>& s) {
 #pragma unroll
     for (int k = 0; k < Cfg::kPerBC; ++k) {
       const int q = tid + k * kThreads, which = q / (kLaneN * 8), n = (q / 8) % kLaneN, j = q % 8;
-      float* dst = (which ? s.Cm : s.B) + (n / kS) * kStride + 8 * j * kS + n % kS;
+      float* dst = (which ? s.Cm : s.B) + (n / kS) * kStride + 8 * j * kS + n % kS, bv[8];
+      rbc[k].to_float(kRev, bv);
       if constexpr (kS == 1) {
-        reinterpret_cast<float4*>(dst)[0] = make_float4(rbc[k][0], rbc[k][1], rbc[k][2], rbc[k][3]);
-        reinterpret_cast<float4*>(dst)[1] = make_float4(rbc[k][4], rbc[k][5], rbc[k][6], rbc[k][7]);
+        reinterpret_cast<float4*>(dst)[0] = make_float4(bv[0], bv[1], bv[2], bv[3]);
+        reinterpret_cast<float4*>(dst)[1] = make_float4(bv[4], bv[5], bv[6], bv[7]);
       } else {
 #pragma unroll
-        for (int i = 0; i < 8; ++i) dst[i * kS] = rbc[k][i];
+        for (int i = 0; i < 8; ++i) dst[i * kS] = bv[i];
       }
     }
-    float vdt[kI], vdtu[kI];
+    float vdt[kI], vdtu[kI], vu[kI];
+    rdt.to_float(kRev, vdt);
+    ru.to_float(kRev, vu);
 #pragma unroll
     for (int i = 0; i < kI; ++i) {
-      const float x = rdt[i] + ubias;
+      const float x = vdt[i] + ubias;
       vdt[i] = c * kLaneT + kI * uj + i < L ? (p.softplus ? softplus_f(x) : x) : 0.f;
-      vdtu[i] = vdt[i] * ru[i];
+      vdtu[i] = vdt[i] * vu[i];
     }
     const int o = ucq * kLaneT + kI * uj;
 #pragma unroll
     for (int i = 0; i < kI; i += 4) {
       *reinterpret_cast<float4*>(s.dt + o + i) = make_float4(vdt[i], vdt[i + 1], vdt[i + 2], vdt[i + 3]);
       *reinterpret_cast<float4*>(s.dtu + o + i) = make_float4(vdtu[i], vdtu[i + 1], vdtu[i + 2], vdtu[i + 3]);
-      *reinterpret_cast<float4*>(s.u + o + i) = make_float4(ru[i], ru[i + 1], ru[i + 2], ru[i + 3]);
+      *reinterpret_cast<float4*>(s.u + o + i) = make_float4(vu[i], vu[i + 1], vu[i + 2], vu[i + 3]);
     }
   };
 

@@ -359,13 +359,18 @@ TEST_CASE("selective_scan CUDA launch variants (tune) all match the float64 refe
   STEREORT_REQUIRE_GPU();
   // The benchmark compares these block shapes; whichever becomes the default must be correct. D/G = 24 admits every
   // variant (the warp-chain ones need 12, 6 or 4 channels per group); L 3001 is ragged, 4096 is not.
-  // (L, reversed): a reversed direction reads memory back to front, i.e. the reference runs on inputs flipped along L.
-  for (auto [L, rev] : {std::pair<int64_t, bool>{3001, false}, {4096, false}, {4096, true}}) {
+  // (L, reversed, input dtype): a reversed direction reads memory back to front, i.e. the reference runs on inputs
+  // flipped along L. The bf16 case runs the forward variants that convert 16-bit inputs themselves (8-10).
+  struct Run { int64_t L; bool rev; DType dt; };
+  for (auto [L, rev, in_dt] : {Run{3001, false, DType::F32}, Run{4096, false, DType::F32}, Run{4096, true, DType::F32},
+                                Run{4096, true, DType::BF16}}) {
+    const bool bf16 = in_dt == DType::BF16;
     Case c;
     c.D = 48; c.N = 16; c.G = 2; c.L = L; c.bias = true; c.softplus = true; c.z = L == 3001;  // gated once
     SelectiveScanArgs a = make_args(c);
-    for (Tensor* t : {&a.u, &a.delta, &a.Bm, &a.Cm, &a.A, &a.Dskip, &a.delta_bias, &a.z})
-      if (t->defined()) *t = t->to(DType::F32).to(DType::F64);
+    for (Tensor* t : {&a.A, &a.Dskip, &a.delta_bias}) *t = t->to(DType::F32).to(DType::F64);
+    for (Tensor* t : {&a.u, &a.delta, &a.Bm, &a.Cm, &a.z})
+      if (t->defined()) *t = t->to(in_dt).to(DType::F64);
     auto seq = [&](const Tensor& t) { return rev && t.defined() ? flip(t, {t.dim() - 1}) : t; };  // memory <-> sequence
     SelectiveScanArgs as = a;
     for (Tensor* t : {&as.u, &as.delta, &as.Bm, &as.Cm, &as.z}) *t = seq(*t);
@@ -373,8 +378,9 @@ TEST_CASE("selective_scan CUDA launch variants (tune) all match the float64 refe
     Tensor gout = randn_t(want.shape());
     std::vector<Tensor> gref = ref::selective_scan_backward(as, seq(gout));
     for (int i : {0, 1, 3, 4, 6}) gref[size_t(i)] = seq(gref[size_t(i)]);  // du, ddelta, dB, dC, dz
-    auto dev = [](const Tensor& t) { return t.to(DType::F32).to(gpu()).contiguous(); };
-    Tensor u = dev(a.u), dl = dev(a.delta), A = dev(a.A), Bm = dev(a.Bm), Cm = dev(a.Cm), Dk = dev(a.Dskip),
+    auto dev = [](const Tensor& t, DType d = DType::F32) { return t.to(d).to(gpu()).contiguous(); };
+    Tensor u = dev(a.u, in_dt), dl = dev(a.delta, in_dt), A = dev(a.A), Bm = dev(a.Bm, in_dt), Cm = dev(a.Cm, in_dt),
+           Dk = dev(a.Dskip),
            bias = dev(a.delta_bias), dout = dev(gout);
     Tensor z = c.z ? dev(a.z) : Tensor(), dz = c.z ? Tensor::empty({c.B, c.D, L}, DType::F32, gpu()) : Tensor(),
            ypre = c.z ? Tensor::empty({c.B, c.D, L}, DType::F32, gpu()) : Tensor();
@@ -384,6 +390,7 @@ TEST_CASE("selective_scan CUDA launch variants (tune) all match the float64 refe
     };
     SelectiveScanParams p;
     p.batch = B; p.dim = D; p.dstate = N; p.seqlen = L; p.groups = G; p.softplus = true; p.reverse[0] = rev;
+    p.in_dtype = in_dt;
     plain(p.u, u, D * L, L, 0);
     plain(p.delta, dl, D * L, L, 0);
     plain(p.B, Bm, G * N * L, L, N * L);
@@ -400,9 +407,9 @@ TEST_CASE("selective_scan CUDA launch variants (tune) all match the float64 refe
     Tensor carries = Tensor::empty({B, D, p.n_carries, N}, DType::F32, gpu());
     p.carries = carries.data<float>();
     [[maybe_unused]] const Context& ctx = Context::get(gpu());
-    GpuTol tol = gpu_tol(DType::F32);
-    for (int fv = 1; fv <= 10; ++fv) {
-      INFO("L " << L << (rev ? " reversed" : "") << " forward variant " << fv);
+    GpuTol tol = gpu_tol(in_dt);
+    for (int fv = bf16 ? 8 : 1; fv <= 10; ++fv) {
+      INFO("L " << L << (rev ? " reversed" : "") << (bf16 ? " bf16" : "") << " forward variant " << fv);
       Tensor out = Tensor::empty({B, D, L}, DType::F32, gpu());
       poison(out);
       poison(carries);
@@ -412,7 +419,7 @@ TEST_CASE("selective_scan CUDA launch variants (tune) all match the float64 refe
       q.tune = fv;
       STEREORT_CUDA_PATH(cuda::selective_scan_fwd(q, ctx));
       close_scaled(out, want, tol.out, "out");
-      for (int bv = 1; bv <= 6; ++bv) {  // 4-6: the warp-chain backward
+      for (int bv = 1; bv <= (bf16 ? 0 : 6); ++bv) {  // 4-6: the warp-chain backward
         INFO("backward variant " << bv);
         Tensor du = Tensor::empty({B, D, L}, DType::F32, gpu()), ddl = Tensor::empty({B, D, L}, DType::F32, gpu());
         Tensor dB = Tensor::zeros({B, G, N, L}, DType::F32, gpu()), dC = Tensor::zeros({B, G, N, L}, DType::F32, gpu());
