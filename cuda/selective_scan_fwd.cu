@@ -410,14 +410,13 @@ void dispatch_fwd(const SelectiveScanParams& p, const Context& ctx) {
   const bool pairs = per_group % 2 == 0;
   if (sh.threads == 128) {
     // The warp-chain block keeps (A, carry) of all N states per channel: for very large N it no longer fits.
-    // The state-lane kernel (N = 16) wins once one state per lane gives >= 4 warps per scheduler; below that it is
-    // latency bound (H100, StereoMamba stage 2, 6144 channels: f32 tune 8 0.464 ms vs 0.551 for the warp chain, bf16
-    // tune 10 (2 states per lane) 0.402 vs 0.584; stage 0, 1536 channels: f32 2.98 vs 2.18, bf16 2.68 vs 2.30).
+    // The state-lane kernel (N = 16, 2 states per lane: tune 10) wins once one state per lane would give >= 4 warps
+    // per scheduler; below that it is latency bound (H100, StereoMamba stage 2, 6144 channels: f32 0.429 ms vs 0.551
+    // for the warp chain, bf16 0.413 vs 0.586; stage 0, 1536 channels: f32 3.8 vs 2.18).
     const bool warp_fits = fwd_warp_smem<T, 12, 16, 8>(p.dstate) <= kMaxBlockSmem;
-    const int lane_v = sizeof(T) == 4 ? 0 : 2;
-    const bool lane_wins = fwd_lane_fits(lane_v, p) && p.batch * p.dim * p.dstate / 32 >= 16 * int64_t(sm_count());
+    const bool lane_wins = fwd_lane_fits(2, p) && p.batch * p.dim * p.dstate / 32 >= 16 * int64_t(sm_count());
     const int v = p.tune                            ? p.tune
-                  : lane_wins                        ? 8 + lane_v
+                  : lane_wins                        ? 10
                   : warp_fits && per_group % 12 == 0 ? 5
                   : warp_fits && per_group % 6 == 0  ? 6
                   : warp_fits && per_group % 4 == 0  ? 7

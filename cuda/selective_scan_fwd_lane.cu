@@ -12,11 +12,13 @@
 //   Why: the warp-chain forward spends ~35 shuffle-scan instructions per (lane, state, 16 positions) and is latency
 //   bound (selective_scan_fwd.cu); here an update costs ~5 instructions plus the reduce-scatter (60 per 16 positions
 //   and channel at kS = 1).
-//   Measured (H100, scan_bench): StereoMamba stage 2 (6144 channels, L 5120) f32 0.464 ms (tune 8) vs 0.551 for the warp
-//   chain, bf16 0.402 (tune 10, 2 states per lane) vs 0.584: the default with >= 4 warps per scheduler. At stage 0
-//   (1536 channels = 768 warps, 1.5 per scheduler) f32 2.98 ms vs 2.18: Nsight Compute (tune 8) shows 14.3 issued
-//   instructions per update, 29 % issue utilisation, 0.39 eligible warps per scheduler (short-scoreboard and
-//   fixed-latency stalls). Converting 16-bit loads right after they were issued made bf16 1.5x slower: RawSeg.
+//   Measured (H100, scan_bench): StereoMamba stage 2 (6144 channels, L 5120) with 2 states per lane (tune 10) f32
+//   0.429 ms, bf16 0.413, vs 0.551 / 0.586 for the warp chain: the default with >= 4 warps per scheduler at one state
+//   per lane. At stage 0 (1536 channels = 768 warps, 1.5 per scheduler) it loses (f32 tune 8 2.98 ms vs 2.18).
+//   Nsight Compute, tune 8 f32: stage 0 14.3 issued instructions per update, 29 % issue utilisation, 0.39 eligible warps
+//   per scheduler; stage 2 42 % issue at 2.84 warps per scheduler; the stalls are short scoreboard (MUFU, shared
+//   memory) and fixed-latency dependencies. Converting 16-bit loads right after they were issued made bf16 1.5x
+//   slower: RawSeg. A shared-memory transpose in place of the reduce-scatter measured no gain.
 #include <string>
 
 #include "cuda/selective_scan_common.cuh"
@@ -266,7 +268,10 @@ __device__ __forceinline__ void fwd_lane_body(const SelectiveScanParams& p, cons
 }
 
 template <typename T, int kS, int kWarps>
-__global__ void __launch_bounds__(32 * kWarps, 1) selective_scan_fwd_lane_kernel(const SelectiveScanParams p) {
+// kS = 2 is held to 128 registers (8 blocks of 2 warps per SM): f32 stage 2 0.628 -> 0.429 ms; the same cap made the
+// kS = 1, 4-warp kernel slower (0.461 -> 0.553), so that one keeps its 150.
+__global__ void __launch_bounds__(32 * kWarps, kS == 2 ? 16 / kWarps : 1) selective_scan_fwd_lane_kernel(
+    const SelectiveScanParams p) {
   __shared__ __align__(16) LaneStage<kS, kWarps> st[2];  // one copy for both directions' bodies
   const RowSet rs = row_set(p, blockIdx.y, int64_t(blockIdx.x) * LaneCfg<kS, kWarps>::kCh);
   if (rs.rev)

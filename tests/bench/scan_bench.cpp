@@ -82,7 +82,7 @@ void bench_shape(const Shape2d& s, DType dt) {
   int sms = 0;
   cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0);
   const bool lane_wins = N == 16 && Di % 8 == 0 && B * D * N / 32 >= 16 * int64_t(sms);  // as dispatch_fwd
-  const int fwd_default = lane_wins ? (dt == DType::F32 ? 8 : 10) : Di % 12 == 0 ? 5 : Di % 6 == 0 ? 6 : Di % 4 == 0 ? 7 : Di % 2 == 0 ? 2 : 1;
+  const int fwd_default = lane_wins ? 10 : Di % 12 == 0 ? 5 : Di % 6 == 0 ? 6 : Di % 4 == 0 ? 7 : Di % 2 == 0 ? 2 : 1;
   for (int v = 1; v <= 10; ++v) {
     if (v >= 8 && (N != 16 || Di % 8 != 0)) continue;  // the state-lane kernel
     SelectiveScanParams q = p;
