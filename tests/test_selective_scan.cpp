@@ -360,10 +360,11 @@ TEST_CASE("selective_scan CUDA launch variants (tune) all match the float64 refe
   // The benchmark compares these block shapes; whichever becomes the default must be correct. D/G = 24 admits every
   // variant (the warp-chain ones need 12, 6 or 4 channels per group); L 3001 is ragged, 4096 is not.
   // (L, reversed, input dtype): a reversed direction reads memory back to front, i.e. the reference runs on inputs
-  // flipped along L. The bf16 case runs the forward variants that convert 16-bit inputs themselves (8-10).
+  // flipped along L. The bf16 cases (vector loads at L 4096, element loads at the ragged 3001) run the forward variants
+  // that convert 16-bit inputs themselves (8-10).
   struct Run { int64_t L; bool rev; DType dt; };
   for (auto [L, rev, in_dt] : {Run{3001, false, DType::F32}, Run{4096, false, DType::F32}, Run{4096, true, DType::F32},
-                                Run{4096, true, DType::BF16}}) {
+                                Run{4096, true, DType::BF16}, Run{3001, true, DType::BF16}}) {
     const bool bf16 = in_dt == DType::BF16;
     Case c;
     c.D = 48; c.N = 16; c.G = 2; c.L = L; c.bias = true; c.softplus = true; c.z = L == 3001;  // gated once
@@ -382,7 +383,7 @@ TEST_CASE("selective_scan CUDA launch variants (tune) all match the float64 refe
     Tensor u = dev(a.u, in_dt), dl = dev(a.delta, in_dt), A = dev(a.A), Bm = dev(a.Bm, in_dt), Cm = dev(a.Cm, in_dt),
            Dk = dev(a.Dskip),
            bias = dev(a.delta_bias), dout = dev(gout);
-    Tensor z = c.z ? dev(a.z) : Tensor(), dz = c.z ? Tensor::empty({c.B, c.D, L}, DType::F32, gpu()) : Tensor(),
+    Tensor z = c.z ? dev(a.z, in_dt) : Tensor(), dz = c.z ? Tensor::empty({c.B, c.D, L}, DType::F32, gpu()) : Tensor(),
            ypre = c.z ? Tensor::empty({c.B, c.D, L}, DType::F32, gpu()) : Tensor();
     const int64_t B = c.B, D = c.D, N = c.N, G = c.G;
     auto plain = [](ScanOperand& o, const Tensor& t, int64_t batch, int64_t row, int64_t group) {
