@@ -267,9 +267,9 @@ __device__ __forceinline__ void fwd_lane_body(const SelectiveScanParams& p, cons
   }
 }
 
-template <typename T, int kS, int kWarps>
 // kS = 2 is held to 128 registers (8 blocks of 2 warps per SM): f32 stage 2 0.628 -> 0.429 ms; the same cap made the
 // kS = 1, 4-warp kernel slower (0.461 -> 0.553), so that one keeps its 150.
+template <typename T, int kS, int kWarps>
 __global__ void __launch_bounds__(32 * kWarps, kS == 2 ? 16 / kWarps : 1) selective_scan_fwd_lane_kernel(
     const SelectiveScanParams p) {
   __shared__ __align__(16) LaneStage<kS, kWarps> st[2];  // one copy for both directions' bodies
@@ -302,7 +302,8 @@ void launch_fwd_lane(int v, const SelectiveScanParams& p, const Context& ctx) {
     throw_error(__FILE__, __LINE__, "selective_scan_fwd",
                 "selective_scan: the state-lane forward (tune 8-10) needs N = 16 (got " + std::to_string(p.dstate) +
                     ") and channels per group (" + std::to_string(p.dim / p.groups) + ") divisible by " +
-                    std::to_string(v >= 0 && v < 3 ? lane_channels(v) : 0) + "; use tune 0 (automatic)");
+                    std::to_string(v >= 0 && v < 3 ? lane_channels(v) : 0) +
+                    ", carries every multiple of 64 positions; use tune 0 (automatic)");
   if (v == 0) return launch<T, 1, 4>(p, ctx);
   if (v == 1) return launch<T, 1, 2>(p, ctx);
   return launch<T, 2, 2>(p, ctx);
