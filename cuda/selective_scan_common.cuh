@@ -163,9 +163,8 @@ __device__ __forceinline__ void load_vec16(const T* src, bool rev, float (&v)[kI
 // Segments of 8 bytes (4 halves, 2 floats) that 16-byte vectors cannot take: one 8-byte access when the row is 8-byte
 // aligned and L a multiple of the segment (then every segment is aligned, mirrored or not).
 template <typename T, int kItems>
-__device__ __forceinline__ bool vec8_ok(const T* row, int L, int s0) {
-  return ItemVec<T, kItems>::kBytes == 8 && reinterpret_cast<uintptr_t>(row) % 8 == 0 && L % kItems == 0 &&
-         s0 + kItems <= L;
+__device__ __forceinline__ bool vec8_ok(const void* row, int L) {
+  return ItemVec<T, kItems>::kBytes == 8 && reinterpret_cast<uintptr_t>(row) % 8 == 0 && L % kItems == 0;
 }
 template <typename T, int kItems>
 __device__ __forceinline__ void load_items(const T* row, int L, int s0, bool rev, bool vec, float (&v)[kItems],
@@ -176,7 +175,7 @@ __device__ __forceinline__ void load_items(const T* row, int L, int s0, bool rev
       return;
     }
   } else if constexpr (ItemVec<T, kItems>::kBytes == 8) {
-    if (vec8_ok<T, kItems>(row, L, s0)) {
+    if (vec8_ok<T, kItems>(row, L) && s0 + kItems <= L) {
       const uint2 q = *reinterpret_cast<const uint2*>(rev ? row + (L - s0 - kItems) : row + s0);
       float f[kItems];
       if constexpr (sizeof(T) == 4) {
@@ -213,7 +212,7 @@ __device__ __forceinline__ void store_items(T* row, int L, int s0, bool rev, boo
       return;
     }
   } else if constexpr (ItemVec<T, kItems>::kBytes == 8) {
-    if (vec8_ok<T, kItems>(row, L, s0)) {
+    if (vec8_ok<T, kItems>(row, L) && s0 + kItems <= L) {
       float f[kItems];
 #pragma unroll
       for (int i = 0; i < kItems; ++i) f[i] = rev ? v[kItems - 1 - i] : v[i];
@@ -435,10 +434,8 @@ size_t bwd_warp_smem_bytes(int warps, int64_t dstate);
 template <typename T>
 void launch_bwd_warp(int warps, const SelectiveScanParams& p, const Context& ctx);
 
-// The state-lane forward (cuda/selective_scan_fwd_lane.cu), variant v of fwd_lane_variants: whether it takes these
+// The state-lane forward (cuda/selective_scan_fwd_lane.cu), variant v in 0-2 (tune 8-10): whether it takes these
 // parameters (N = 16, channels per group a multiple of its block's channels), and its launch (throws when it does not).
-struct FwdLaneShape { int states_per_lane, warps; };
-constexpr FwdLaneShape kFwdLaneShapes[3] = {{1, 4}, {1, 2}, {2, 2}};
 bool fwd_lane_fits(int v, const SelectiveScanParams& p);
 template <typename T>
 void launch_fwd_lane(int v, const SelectiveScanParams& p, const Context& ctx);

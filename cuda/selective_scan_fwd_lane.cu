@@ -29,6 +29,9 @@ namespace scan {
 namespace {
 
 constexpr int kLaneN = 16, kLaneT = 64;
+// The variants (tune 8-10): states per lane, warps per block.
+struct LaneShape { int states_per_lane, warps; };
+constexpr LaneShape kLaneShapes[3] = {{1, 4}, {1, 2}, {2, 2}};
 
 // v[0..kV) summed over the kLanes lanes (aligned group) of a lane: reduce-scatter by halves. Afterwards lane r of the
 // group holds in v[0..kV/kLanes) the sums of positions (r % kLanes) * kV / kLanes + j.
@@ -62,8 +65,7 @@ struct RawSeg {
   uint32_t w[kWords];
   // Whole 8/16-byte vectors are aligned for every segment of this row.
   static __device__ __forceinline__ bool vec_ok(const T* row, int L) {
-    constexpr int kVecBytes = kBytes % 16 == 0 ? 16 : 8;
-    return reinterpret_cast<uintptr_t>(row) % kVecBytes == 0 && L % (kVecBytes / int(sizeof(T))) == 0;
+    return kBytes % 16 == 0 ? scan::vec_ok<T, kItems>(row, L) : vec8_ok<T, kItems>(row, L);
   }
   __device__ __forceinline__ void load(const T* row, int L, int s0, bool rev, bool vec) {
     const int m0 = rev ? L - s0 - kItems : s0;
@@ -287,7 +289,11 @@ void launch(const SelectiveScanParams& p, const Context& ctx) {
   STEREORT_LAUNCH_CHECK("selective_scan_fwd_lane_kernel");
 }
 
-int lane_channels(int v) { return kFwdLaneShapes[v].warps * 32 / (kLaneN / kFwdLaneShapes[v].states_per_lane); }
+int lane_channels(int v) { return kLaneShapes[v].warps * 32 / (kLaneN / kLaneShapes[v].states_per_lane); }
+template <typename T, int v>
+void launch_shape(const SelectiveScanParams& p, const Context& ctx) {
+  launch<T, kLaneShapes[v].states_per_lane, kLaneShapes[v].warps>(p, ctx);
+}
 
 }  // namespace
 
@@ -304,9 +310,9 @@ void launch_fwd_lane(int v, const SelectiveScanParams& p, const Context& ctx) {
                     ") and channels per group (" + std::to_string(p.dim / p.groups) + ") divisible by " +
                     std::to_string(v >= 0 && v < 3 ? lane_channels(v) : 0) +
                     ", carries every multiple of 64 positions; use tune 0 (automatic)");
-  if (v == 0) return launch<T, 1, 4>(p, ctx);
-  if (v == 1) return launch<T, 1, 2>(p, ctx);
-  return launch<T, 2, 2>(p, ctx);
+  if (v == 0) return launch_shape<T, 0>(p, ctx);
+  if (v == 1) return launch_shape<T, 1>(p, ctx);
+  return launch_shape<T, 2>(p, ctx);
 }
 
 #define STEREORT_SCAN_FWD_LANE(T) template void launch_fwd_lane<T>(int, const SelectiveScanParams&, const Context&);
