@@ -80,11 +80,117 @@ struct Tile {
   static __host__ __device__ constexpr int total(bool out, int hb) { return shared(out) + hb * per_head(out); }
 };
 
+// The walk's global tiles of one chunk (B^T or the adjoint's C^T, C^T for the output walk, X, per-head dt) loaded as
+// 16-byte vectors into registers ONE CHUNK AHEAD and stored to shared memory after the chunk's first barrier. Nsight
+// Compute (H100, StereoMamba cross-attention, element-wise loads issued at the chunk start): the output walk waited
+// on global loads 44 % of its cycles in bf16, which made bf16 1.47x slower than f32.
+// Used when the block is 4 heads (128 threads), kP <= 16 (register budget), N is a multiple of 2 vectors and every
+// row start is 16-byte aligned (ok()); otherwise the walk loads element by element at the chunk start.
+// Units: B/C vector g (elements g*kV ..) of token i, two lanes per token (32 contiguous bytes), tokens along the
+// warp: the transposed stores [n][i] are conflict-free in f32 and 2-way in 16-bit. X vector j of token i (the 4
+// heads' rows are contiguous), stored untransposed.
+template <typename T, int kP, int kNr>
+struct TilePrefetch {
+  static constexpr int kV = 16 / int(sizeof(T)), kThreads = 128, kHeads = 4;
+  static constexpr bool kUsable = kP <= 16 && kP % kV == 0 && kNr <= 64;
+  // The output walk always; the other walks in 16-bit only (f32 registers would cut their occupancy from 6 blocks).
+  static constexpr bool enabled(int mode) { return kUsable && (mode == 1 || sizeof(T) == 2); }
+  // Register budget (blocks of 128 threads per SM): the prefetching walks 3 (output) or 4, the f32 state walks 6 (as
+  // many as their shared memory allows); other tiles keep the compiler's choice.
+  static constexpr int min_blocks(int mode) { return !kUsable ? 0 : !enabled(mode) ? 6 : mode == 1 ? 3 : 4; }
+  static constexpr int kUBC = (kT * kNr / kV + kThreads - 1) / kThreads;  // B (or C) vectors per thread, at most
+  static constexpr int kXG = kHeads * kP / kV;                             // X vectors per token
+  static constexpr int kUX = (kT * kXG + kThreads - 1) / kThreads;         // X vectors per thread
+  uint4 rb[kUBC], rc[kUBC], rx[kUX];
+  float dti;
+
+  static __device__ __forceinline__ bool aligned(const void* q) { return (reinterpret_cast<uintptr_t>(q) & 15) == 0; }
+  static __device__ __forceinline__ bool ok(const Params& p, int hb, const T* x, const T* Bm, const T* Cm, int64_t b,
+                                            int grp, int h0, bool with_c) {
+    if (!kUsable || hb != kHeads || int(p.N) % (2 * kV) != 0 || p.N > kNr) return false;
+    const bool bo = aligned(Bm + b * p.sbb + int64_t(grp) * p.N) && p.sbl % kV == 0;
+    const bool co = !with_c || (aligned(Cm + b * p.scb + int64_t(grp) * p.N) && p.scl % kV == 0);
+    return bo && co && aligned(x + b * p.sxb + int64_t(h0) * kP) && p.sxl % kV == 0;
+  }
+  // Chunk starting at step t0 (tokens i < Q with t0 + i < L; zero elsewhere).
+  __device__ __forceinline__ void fetch(const Params& p, int64_t t0, int64_t b, int grp, int h0, int h, const T* x,
+                                        const float* dt, const T* Bm, const T* Cm, bool with_c) {
+    const int tid = threadIdx.x, lane = tid & 31, nG = int(p.N) / kV, units = kT * nG;
+#pragma unroll
+    for (int k = 0; k < kUBC; ++k) {
+      const int u = tid + k * kThreads, i = (u >> 1) % kT, g = ((u >> 1) / kT) * 2 + (u & 1);
+      const int64_t t = t0 + i;
+      const bool v = u < units && i < p.Q && t < p.L;
+      rb[k] = v ? *reinterpret_cast<const uint4*>(Bm + b * p.sbb + t * p.sbl + int64_t(grp) * p.N + g * kV)
+                : make_uint4(0u, 0u, 0u, 0u);
+      if (with_c)
+        rc[k] = v ? *reinterpret_cast<const uint4*>(Cm + b * p.scb + t * p.scl + int64_t(grp) * p.N + g * kV)
+                  : make_uint4(0u, 0u, 0u, 0u);
+    }
+#pragma unroll
+    for (int k = 0; k < kUX; ++k) {
+      const int u = tid + k * kThreads, i = u / kXG, j = u % kXG;
+      const int64_t t = t0 + i;
+      const bool v = i < kT && i < p.Q && t < p.L;
+      rx[k] = v ? *reinterpret_cast<const uint4*>(x + b * p.sxb + t * p.sxl + int64_t(h0) * kP + j * kV)
+                : make_uint4(0u, 0u, 0u, 0u);
+    }
+    const int64_t t = t0 + lane;
+    dti = (lane < p.Q && t < p.L) ? dt[b * p.stb + t * p.stl + h] : 0.f;
+  }
+  static __device__ __forceinline__ void unpack(const uint4& r, float (&f)[kV]) {
+    const uint32_t w[4] = {r.x, r.y, r.z, r.w};
+#pragma unroll
+    for (int e = 0; e < kV; ++e) {
+      if constexpr (sizeof(T) == 4) {
+        f[e] = __uint_as_float(w[e]);
+      } else if constexpr (std::is_same<T, __half>::value) {
+        f[e] = __half2float(__ushort_as_half((unsigned short)(w[e / 2] >> (16 * (e % 2)))));
+      } else {  // bf16: the high half of an f32
+        f[e] = __uint_as_float(e % 2 ? w[e / 2] & 0xffff0000u : w[e / 2] << 16);
+      }
+    }
+  }
+  // Into B^T / C^T [n][kTS] and the heads' X [i][kXS] (head w at x_head + w * per_head).
+  __device__ __forceinline__ void store(const Params& p, float* sBt, float* sCt, float* x_head, int per_head,
+                                        bool with_c) const {
+    const int tid = threadIdx.x, units = kT * (int(p.N) / kV);
+#pragma unroll
+    for (int k = 0; k < kUBC; ++k) {
+      const int u = tid + k * kThreads, i = (u >> 1) % kT, g = ((u >> 1) / kT) * 2 + (u & 1);
+      if (u < units) {
+        float f[kV];
+        unpack(rb[k], f);
+#pragma unroll
+        for (int e = 0; e < kV; ++e) sBt[(g * kV + e) * kTS + i] = f[e];
+        if (with_c) {
+          unpack(rc[k], f);
+#pragma unroll
+          for (int e = 0; e < kV; ++e) sCt[(g * kV + e) * kTS + i] = f[e];
+        }
+      }
+    }
+    constexpr int kXS = kP + 4;
+#pragma unroll
+    for (int k = 0; k < kUX; ++k) {
+      const int u = tid + k * kThreads, i = u / kXG, j = u % kXG, w = j * kV / kP, q = j * kV % kP;
+      if (i < kT) {
+        float f[kV];
+        unpack(rx[k], f);
+        float* dst = x_head + w * per_head + i * kXS + q;
+#pragma unroll
+        for (int e = 0; e < kV; e += 4) *reinterpret_cast<float4*>(dst + e) = make_float4(f[e], f[e + 1], f[e + 2], f[e + 3]);
+      }
+    }
+  }
+};
+
 // kMode: 0 = forward state walk, 1 = forward output walk, 2 = the backward's adjoint walk (operands C and dy in the
 // B and x slots, chunks right to left, weights exp(cs) instead of exp(suf) dt: E_k = sum_s exp(cs_s) C_s dy_s^T),
 // 3 = the backward's chunk states (from S~_k like mode 1, the state entering every chunk stored to cstates).
 template <typename T, int kP, int kSR, int kMode>
-__global__ void __launch_bounds__(256) ssd_tile_walk_kernel(Params p, int hb, const T* __restrict__ x,
+__global__ void __launch_bounds__(TilePrefetch<T, kP, Tile<kP, kSR>::kNr>::kUsable ? 128 : 256,
+                                  TilePrefetch<T, kP, Tile<kP, kSR>::kNr>::min_blocks(kMode)) ssd_tile_walk_kernel(Params p, int hb, const T* __restrict__ x,
                                                            const float* __restrict__ dt, const float* __restrict__ A,
                                                            const T* __restrict__ Bm, const T* __restrict__ Cm,
                                                            const float* __restrict__ Dskip,
@@ -110,42 +216,58 @@ __global__ void __launch_bounds__(256) ssd_tile_walk_kernel(Params p, int hb, co
   const float Dh = Dskip ? Dskip[h] : 0.f;
   float* gstate = seg_states + ((b * p.H + h) * p.nseg + k) * p.N * kP;  // (N, kP) of this head and segment
 
-  // This lane's state tile: rows n0 .. n0 + kSR - 1, columns c0 .. c0 + 3; its Y tile: rows i0 .. i0 + kYR - 1.
-  const int cg = lane % G::kCG, rg = lane / G::kCG, c0 = 4 * cg, n0 = rg * kSR, i0 = rg * kYR;
+  // This lane's state tile: rows n_r = rg + kRG r (r < kSR), columns c0 .. c0 + 3; its Y tile: rows i0 .. i0 + kYR - 1.
+  // Interleaved rows: the state update's B^T reads (row n_r of 8 row groups at once) fall in 8 different bank groups;
+  // contiguous rows (rg kSR + r, a multiple of 8 rows of 36 floats apart) were an 8-way bank conflict that kept
+  // shared memory 80-96 % busy (Nsight Compute, H100).
+  const int cg = lane % G::kCG, rg = lane / G::kCG, c0 = 4 * cg, i0 = rg * kYR;
+  auto nr = [&](int r) { return rg + G::kRG * r; };
   float st[kSR][4];
 #pragma unroll
   for (int r = 0; r < kSR; ++r)
 #pragma unroll
-    for (int q = 0; q < 4; ++q) st[r][q] = (kFromSeg && n0 + r < N) ? gstate[int64_t(n0 + r) * kP + c0 + q] : 0.f;
+    for (int q = 0; q < 4; ++q) st[r][q] = (kFromSeg && nr(r) < N) ? gstate[int64_t(nr(r)) * kP + c0 + q] : 0.f;
   if (kOutput) {
 #pragma unroll
-    for (int r = 0; r < kSR; ++r)  // n0 + r < kRG * kSR <= kNr
-      *reinterpret_cast<float4*>(sS + (n0 + r) * kXS + c0) = make_float4(st[r][0], st[r][1], st[r][2], st[r][3]);
+    for (int r = 0; r < kSR; ++r)  // nr(r) < kRG * kSR <= kNr
+      *reinterpret_cast<float4*>(sS + nr(r) * kXS + c0) = make_float4(st[r][0], st[r][1], st[r][2], st[r][3]);
   }
   float lsum_acc = 0.f;
 
   // Chunks of this segment holding any step < L, left to right (right to left for the adjoint).
   const int nc = int(std::min<int64_t>(p.seg_chunks, (p.L - k * p.seg_chunks * Q + Q - 1) / Q));
+  auto chunk_t0 = [&](int cc) { return (k * p.seg_chunks + (kAdj ? nc - 1 - cc : cc)) * Q; };
+  using Pf = TilePrefetch<T, kP, kNr>;
+  Pf pf;
+  const bool prefetch = Pf::enabled(kMode) && Pf::ok(p, hb, x, Bm, Cm, b, grp, h0, kOutput);
+  if (prefetch) {
+    for (int idx = threadIdx.x; idx < (kNr - N) * kTS; idx += nthr) {  // rows n >= N stay zero (never stored)
+      sBt[N * kTS + idx] = 0.f;
+      if (kOutput) sCt[N * kTS + idx] = 0.f;
+    }
+    if (nc > 0) pf.fetch(p, chunk_t0(0), b, grp, h0, h, x, dt, Bm, Cm, kOutput);
+  }
   for (int cc = 0; cc < nc; ++cc) {
     const int c = kAdj ? nc - 1 - cc : cc;
-    const int64_t t0 = (k * p.seg_chunks + c) * Q;
+    const int64_t t0 = chunk_t0(cc);
     if constexpr (kMode == 3) {  // (B,H,nseg*seg_chunks,N,P): chunk c of segment k
       float* cs_out = cstates + ((b * p.H + h) * p.nseg + k) * p.seg_chunks * p.N * kP + int64_t(c) * p.N * kP;
 #pragma unroll
       for (int r = 0; r < kSR; ++r)
-        if (n0 + r < N)
-          *reinterpret_cast<float4*>(cs_out + (n0 + r) * kP + c0) = make_float4(st[r][0], st[r][1], st[r][2], st[r][3]);
+        if (nr(r) < N)
+          *reinterpret_cast<float4*>(cs_out + nr(r) * kP + c0) = make_float4(st[r][0], st[r][1], st[r][2], st[r][3]);
     }
     __syncthreads();  // the previous chunk's readers of the shared tiles are done
     // Tiles: B^T (and C^T) [n][i], X [i][p] per head, dt per head; zero past Q, past L and past N.
-    for (int idx = threadIdx.x; idx < kT * kNr; idx += nthr) {
+    if (prefetch) pf.store(p, sBt, sCt, sm + G::shared(kOutput), G::per_head(kOutput), kOutput);
+    for (int idx = threadIdx.x; !prefetch && idx < kT * kNr; idx += nthr) {
       const int i = idx / kNr, n = idx - i * kNr;
       const int64_t t = t0 + i;
       const bool ok = i < Q && t < p.L && n < N;
       sBt[n * kTS + i] = ok ? to_op(Bm[b * p.sbb + t * p.sbl + int64_t(grp) * N + n]) : 0.f;
       if (kOutput) sCt[n * kTS + i] = ok ? to_op(Cm[b * p.scb + t * p.scl + int64_t(grp) * N + n]) : 0.f;
     }
-    for (int idx = threadIdx.x; idx < kT * hb * kP; idx += nthr) {
+    for (int idx = threadIdx.x; !prefetch && idx < kT * hb * kP; idx += nthr) {
       const int i = idx / (hb * kP), r = idx - i * (hb * kP), w = r / kP, q = r - w * kP;
       const int64_t t = t0 + i;
       sm[G::shared(kOutput) + w * G::per_head(kOutput) + i * kXS + q] =
@@ -153,7 +275,7 @@ __global__ void __launch_bounds__(256) ssd_tile_walk_kernel(Params p, int hb, co
     }
     {  // per head, lane = token: dt, log2 decays, inclusive prefix cs2, the state-update weight w
       const int64_t t = t0 + lane;
-      const float dti = (lane < Q && t < p.L) ? dt[b * p.stb + t * p.stl + h] : 0.f;
+      const float dti = prefetch ? pf.dti : (lane < Q && t < p.L) ? dt[b * p.stb + t * p.stl + h] : 0.f;
       const float la2 = dti * A2;
       const float cs2 = ssd::warp_prefix_incl(la2, lane);
       const float suf2 = ssd::warp_suffix_excl(la2, lane);
@@ -164,6 +286,7 @@ __global__ void __launch_bounds__(256) ssd_tile_walk_kernel(Params p, int hb, co
       sV[3 * kT + lane] = kAdj ? (lane < Q && t < p.L ? exp2_approx(cs2) : 0.f) : exp2_approx(suf2) * dti;
     }
     __syncthreads();
+    if (prefetch && cc + 1 < nc) pf.fetch(p, chunk_t0(cc + 1), b, grp, h0, h, x, dt, Bm, Cm, kOutput);
 
     if constexpr (kOutput) {
       // CB^T[j][i] = C_i . B_j for j <= i: 2 x 4 tiles (rows i, i+1; columns j .. j+3), block-cooperative.
@@ -240,7 +363,7 @@ __global__ void __launch_bounds__(256) ssd_tile_walk_kernel(Params p, int hb, co
 #pragma unroll
         for (int r = 0; r < kSR; ++r) {
           float bv[4];
-          lds<4>(bv, sBt + (n0 + r) * kTS + j);
+          lds<4>(bv, sBt + nr(r) * kTS + j);
 #pragma unroll
           for (int u = 0; u < 4; ++u)
 #pragma unroll
@@ -251,16 +374,16 @@ __global__ void __launch_bounds__(256) ssd_tile_walk_kernel(Params p, int hb, co
         __syncwarp();  // every lane's Y has read S
 #pragma unroll
         for (int r = 0; r < kSR; ++r)
-          *reinterpret_cast<float4*>(sS + (n0 + r) * kXS + c0) = make_float4(st[r][0], st[r][1], st[r][2], st[r][3]);
+          *reinterpret_cast<float4*>(sS + nr(r) * kXS + c0) = make_float4(st[r][0], st[r][1], st[r][2], st[r][3]);
       }
     }
   }
   if constexpr (kMode == 0 || kMode == 2) {
 #pragma unroll
     for (int r = 0; r < kSR; ++r)
-      if (n0 + r < N)
+      if (nr(r) < N)
 #pragma unroll
-        for (int q = 0; q < 4; ++q) gstate[int64_t(n0 + r) * kP + c0 + q] = st[r][q];
+        for (int q = 0; q < 4; ++q) gstate[int64_t(nr(r)) * kP + c0 + q] = st[r][q];
     if (lane == 0) lsum[(b * p.H + h) * p.nseg + k] = lsum_acc * kLn2;
   }
 }

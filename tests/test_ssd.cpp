@@ -265,6 +265,14 @@ TEST_CASE("ssd: CUDA forward and backward match the fp64 recurrence (odd shapes,
   check_cuda(make_args(2, 0, 4, 16, 1, 64, true, true), DType::F32, 32, 1e-5, "f32 L=0");
   check_cuda(a, DType::BF16, 64, 1e-2, "bf16");
   check_cuda(a, DType::F16, 64, 1e-2, "f16");
+  // 4 heads per group: the walks prefetch the next chunk's tiles as 16-byte vectors (N a multiple of 8 in f32, of 16
+  // in 16-bit; rows N..63 of the tile stay zero). N = 24 sends 16-bit inputs to the element-wise loads.
+  SsdArgs v = make_args(2, 301, 8, 16, 2, 48, true, true);
+  for (int64_t Q : {16, 29, 32}) check_cuda(v, DType::F32, Q, 1e-5, "f32 4 heads per group N=48");
+  for (DType xt : {DType::BF16, DType::F16}) check_cuda(v, xt, 32, 1e-2, "16-bit 4 heads per group N=48");
+  SsdArgs w = make_args(1, 150, 4, 16, 1, 24, false, true);
+  check_cuda(w, DType::F32, 32, 1e-5, "f32 N=24");
+  check_cuda(w, DType::BF16, 32, 1e-2, "bf16 N=24 (element-wise loads)");
 }
 
 // The configurations of two H100 reports (see the comment in check_cuda): one step with an initial state (chunk 64,
