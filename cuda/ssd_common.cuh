@@ -157,7 +157,7 @@ __device__ __forceinline__ void compute_cb(float* sCB, const float* sC, const fl
   }
 }
 
-// Load kP floats of a padded shared row (float4s) into registers.
+// Load kP floats of a 16-byte aligned row (shared or global memory; float4s) into registers.
 template <int kP>
 __device__ __forceinline__ void load_row(float (&r)[kP], const float* s) {
 #pragma unroll

@@ -240,6 +240,7 @@ __global__ void __launch_bounds__(TilePrefetch<T, kP, Tile<kP, kSR>::kNr>::kUsab
   using Pf = TilePrefetch<T, kP, kNr>;
   Pf pf;
   const bool prefetch = Pf::enabled(kMode) && Pf::ok(p, hb, x, Bm, Cm, b, grp, h0, kOutput);
+  const bool y_vec = kOutput && Pf::aligned(y);
   if (prefetch) {
     for (int idx = threadIdx.x; idx < (kNr - N) * kTS; idx += nthr) {  // rows n >= N stay zero (never stored)
       sBt[N * kTS + idx] = 0.f;
@@ -339,8 +340,13 @@ __global__ void __launch_bounds__(TilePrefetch<T, kP, Tile<kP, kSR>::kNr>::kUsab
           float xv[4];
           lds<4>(xv, sX + i * kXS + c0);
           T* yo = y + ((b * p.L + t) * p.H + h) * kP + c0;
+          if (sizeof(T) == 4 && y_vec) {  // one 16-byte store (c0 is a multiple of 4)
+            *reinterpret_cast<float4*>(yo) = make_float4(fmaf(Dh, xv[0], acc[r][0]), fmaf(Dh, xv[1], acc[r][1]),
+                                                         fmaf(Dh, xv[2], acc[r][2]), fmaf(Dh, xv[3], acc[r][3]));
+          } else {
 #pragma unroll
-          for (int q = 0; q < 4; ++q) yo[q] = from_op<T>(fmaf(Dh, xv[q], acc[r][q]));
+            for (int q = 0; q < 4; ++q) yo[q] = from_op<T>(fmaf(Dh, xv[q], acc[r][q]));
+          }
         }
       }
     }
