@@ -99,20 +99,6 @@ __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* 
                : "memory");
 }
 
-// 16-byte asynchronous global -> shared copy; valid == false writes 16 zero bytes (src must still be mapped).
-__device__ __forceinline__ void cp_async_16(void* smem, const void* gmem, bool valid) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n"
-               :
-               : "r"(smem_addr(smem)), "l"(gmem), "r"(valid ? 16 : 0)
-               : "memory");
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
-// Wait until at most N of this thread's committed groups are still in flight.
-template <int N>
-__device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
-}
-
 // ---- fragments (T = __half or __nv_bfloat16) -----------------------------------------------------------------------
 // Two floats -> one b32 of two 16-bit values, `lo` in the lower half (round to nearest even).
 template <typename T> __device__ __forceinline__ uint32_t pack2(float lo, float hi);
@@ -178,7 +164,7 @@ __device__ __forceinline__ void cp_async_tile(T* s, const T* g, int64_t sn, int 
   for (int ch = tid; ch < ROWS * kChunks; ch += nthreads) {
     const int r = ch / kChunks, c = (ch - r * kChunks) * 8;
     const bool valid = row0 + r < n;
-    cp_async_16(s + r * LD + c, valid ? g + int64_t(row0 + r) * sn + c : g, valid);
+    cp_async16(s + r * LD + c, valid ? g + int64_t(row0 + r) * sn + c : g, valid);
   }
 }
 

@@ -52,6 +52,22 @@ __device__ __forceinline__ float exp2_approx(float x) {
   return y;
 }
 
+// 16-byte asynchronous global -> shared copy (cp.async.cg, sm_80+); valid == false writes 16 zero bytes and reads
+// nothing (gmem must still be a mapped address). Ordered like memory accesses for the compiler ("memory" clobbers);
+// other threads see the data after cp_async_wait and a barrier.
+__device__ __forceinline__ void cp_async16(void* smem, const void* gmem, bool valid) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n"
+               :
+               : "r"(static_cast<unsigned>(__cvta_generic_to_shared(smem))), "l"(gmem), "r"(valid ? 16 : 0)
+               : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+// Wait until at most N of this thread's committed groups are still in flight.
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
+
 // ---- opmath ----------------------------------------------------------------------------------------------------------
 template <typename T> struct OpMath { using type = float; };
 template <> struct OpMath<double> { using type = double; };

@@ -18,6 +18,8 @@
 //          when the block covers the group's heads, else one fp32 atomic per block and element)
 //        G <- exp(cs_last) G + sum_s exp(cs_s) C_s dy_s^T.
 //   dA and dD leave as per-(batch, segment, head) partials summed by the caller (deterministic).
+#include <algorithm>
+
 #include "cuda/ssd_common.cuh"
 #include "ops/reduce.h"
 
@@ -50,7 +52,7 @@ __global__ void __launch_bounds__(256) ssd_bwd_kernel(
   extern __shared__ float4 smem_f4[];
   float* sm = reinterpret_cast<float*>(smem_f4);
   constexpr int PS = kP + 4, R = StateRows<kP>::kRows;
-  const Layout lay = ssd::make_layout(p, kP);
+  const Layout lay = ssd::make_layout(p, kP, int(sizeof(T)));
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int64_t k = blockIdx.x, b = blockIdx.z;
   const int h0 = blockIdx.y * p.hb, h = h0 + warp, grp = h0 / p.hg;
@@ -72,6 +74,40 @@ __global__ void __launch_bounds__(256) ssd_bwd_kernel(
   const int64_t dyb = p.L * p.H * kP, dyl = p.H * kP;
   const int nch = chunks_in_segment(p, k);
   const float* sbuf_h = sbuf + (bh * p.nseg + k) * p.seg_chunks * NP;  // chunk c of this segment at + c * NP
+  auto chunk_t0 = [&](int c) { return (k * p.seg_chunks + c) * Q; };
+
+  // Operand rows at token 0 of this block's batch, group and heads.
+  const int N = int(p.N), hk = p.hb * kP;
+  const T* Bb = Bm + b * p.sbb + int64_t(grp) * N;
+  const T* Cb = Cm + b * p.scb + int64_t(grp) * N;
+  const T* xb = x + b * p.sxb + int64_t(h0) * kP;
+  const T* dyh = dy + b * dyb + int64_t(h0) * kP;
+  // The next chunk's B, C, x, dy rows are copied (cp.async, 16 bytes) into the raw staging buffer while this chunk
+  // computes, when every row is whole 16-byte granules; then each chunk converts them from shared memory. Ablation
+  // (H100, StereoMamba cross-attention, f32): the synchronous element-wise loads were 1.8 of the 6.3 ms backward.
+  constexpr int es = int(sizeof(T)), kV = 16 / es;
+  const bool stage = (N * es) % 16 == 0 && (hk * es) % 16 == 0 && (p.sbl * es) % 16 == 0 && (p.scl * es) % 16 == 0 &&
+                     (p.sxl * es) % 16 == 0 && (dyl * es) % 16 == 0 && ssd::aligned16(Bb) && ssd::aligned16(Cb) &&
+                     ssd::aligned16(xb) && ssd::aligned16(dyh);
+  T* gB = reinterpret_cast<T*>(sm + lay.stage);  // [Q][N] B, C, then [Q][hk] x, dy
+  T* gC = gB + Q * N;
+  T* gX = gC + Q * N;
+  T* gDY = gX + Q * hk;
+  auto issue = [&](int c) {  // chunk c into the staging buffer (zero-filled past L), one commit group
+    const int64_t t0 = chunk_t0(c);
+    const int nb = Q * (N / kV), nx = Q * (hk / kV);
+    for (int g = threadIdx.x; g < 2 * (nb + nx); g += blockDim.x) {
+      const bool hx = g >= 2 * nb;
+      const int per = hx ? nx : nb, r = hx ? g - 2 * nb : g, second = r >= per, e = r - second * per;
+      const int len = hx ? hk : N, i = e / (len / kV), j = e - i * (len / kV);
+      const T* src = hx ? (second ? dyh : xb) : (second ? Cb : Bb);
+      const int64_t sl = hx ? (second ? dyl : p.sxl) : (second ? p.scl : p.sbl);
+      T* dst = hx ? (second ? gDY : gX) : (second ? gC : gB);
+      const bool valid = t0 + i < p.L;
+      cp_async16(dst + i * len + j * kV, valid ? src + (t0 + i) * sl + j * kV : src, valid);
+    }
+    cp_async_commit();
+  };
 
   // ---- chunks right to left with the adjoint entering each from the right (kept in the head's sG rows) -----
   {
@@ -79,18 +115,36 @@ __global__ void __launch_bounds__(256) ssd_bwd_kernel(
     for (int e = lane; e < NP; e += 32) sG[(e / kP) * PS + e % kP] = ge[e];
   }
   float dA_acc = 0.f, dD_acc = 0.f;
+  float dt_next = 0.f;  // this thread's dt of the next chunk (fetch_dt), loaded a chunk ahead like the staged rows
+  if (nch > 0) {
+    if (stage) issue(nch - 1);
+    dt_next = ssd::fetch_dt(dt, b, chunk_t0(nch - 1), h0, p);
+  }
   for (int c = nch - 1; c >= 0; --c) {
-    const int64_t t0 = (k * p.seg_chunks + c) * Q;
-    __syncthreads();
-    ssd::load_rows(sB, Bm, p.sbb, p.sbl, b, t0, grp, p);
-    ssd::load_rows(sC, Cm, p.scb, p.scl, b, t0, grp, p);
-    ssd::load_heads<T, kP>(heads, lay.per_head, lay.X, x, p.sxb, p.sxl, b, t0, h0, p);
-    ssd::load_heads<T, kP>(heads, lay.per_head, lay.DY, dy, dyb, dyl, b, t0, h0, p);
-    ssd::load_dt(heads, lay.per_head, lay.V + kVdt * 32, dt, b, t0, h0, p);
+    const int64_t t0 = chunk_t0(c);
+    if (stage) cp_async_wait<0>();
+    __syncthreads();  // the previous chunk's readers are done; the staged rows have landed
+    if (stage) {
+      ssd::load_rows(sB, gB, N, Q, p);
+      ssd::load_rows(sC, gC, N, Q, p);
+      ssd::load_heads<T, kP>(heads, lay.per_head, lay.X, gX, hk, Q, p);
+      ssd::load_heads<T, kP>(heads, lay.per_head, lay.DY, gDY, hk, Q, p);
+    } else {
+      const int nv = int(std::min<int64_t>(Q, p.L - t0));
+      ssd::load_rows(sB, Bb + t0 * p.sbl, p.sbl, nv, p);
+      ssd::load_rows(sC, Cb + t0 * p.scl, p.scl, nv, p);
+      ssd::load_heads<T, kP>(heads, lay.per_head, lay.X, xb + t0 * p.sxl, p.sxl, nv, p);
+      ssd::load_heads<T, kP>(heads, lay.per_head, lay.DY, dyh + t0 * dyl, dyl, nv, p);
+    }
+    ssd::store_dt(heads, lay.per_head, lay.V + kVdt * 32, dt_next, p);
     for (int idx = threadIdx.x; idx < Q * ldq; idx += blockDim.x) sW[idx] = 0.f;
     for (int idx = threadIdx.x; idx < Q * p.NS; idx += blockDim.x) sdB[idx] = sdC[idx] = 0.f;
     sV[kVrow * 32 + lane] = 0.f;
     __syncthreads();
+    if (c > 0) {  // the staging buffer is free again
+      if (stage) issue(c - 1);
+      dt_next = ssd::fetch_dt(dt, b, chunk_t0(c - 1), h0, p);
+    }
     // Per-head scalars, token i = lane.
     const float dti = sV[kVdt * 32 + lane], la = dti * Ah;
     const float cs = ssd::warp_prefix_incl(la, lane), suf = ssd::warp_suffix_excl(la, lane);
@@ -293,7 +347,7 @@ void ssd_backward(const SsdArgs& a, const SsdPlan& plan, const Tensor& dy, const
     using T = typename decltype(tag)::type;
     ssd::dispatch_p(P, [&](auto pc) {
       constexpr int kP = decltype(pc)::value;
-      const size_t s3 = size_t(ssd::make_layout(p, kP).total) * 4;
+      const size_t s3 = size_t(ssd::make_layout(p, kP, int(sizeof(T))).total) * 4;
       ssd::adjoint_walk(p, a.x.dtype(), P, dy.data<T>(), a.dt.data<float>(), a.A.data<float>(), a.Cm.data<T>(),
                         ebuf.data<float>(), lsum.data<float>(), ctx);
       ssd::pass_states(ebuf, lsum, dfinal.defined() ? dfinal.data<float>() : nullptr,

@@ -37,13 +37,14 @@ struct Params {
 // Offsets (in floats) into dynamic shared memory; the same function runs on host (sizes) and device.
 struct Layout {
   int B, C, CB, W, dB, dC;  // block-shared
+  int stage;                // block-shared: the next chunk's raw B, C [Q][N] and x, dy [Q][hb*kP] in T (es bytes)
   int head, per_head;       // per-head areas start at `head`, `per_head` floats apart
   int X, DY, S, V;          // offsets inside a head's area
   int total;                // floats
 };
 __host__ __device__ inline int round4(int v) { return (v + 3) & ~3; }
-// The backward kernel's layout (every array above).
-__host__ __device__ inline Layout make_layout(const Params& p, int kP) {
+// The backward kernel's layout (every array above) for inputs of es bytes per element (4 covers every dtype).
+__host__ __device__ inline Layout make_layout(const Params& p, int kP, int es = 4) {
   const int Q = p.Q, QQ = round4(Q * (Q + 1)), rowQ = round4(Q * p.NS), PS = kP + 4;
   Layout l{};
   int o = 0;
@@ -53,6 +54,7 @@ __host__ __device__ inline Layout make_layout(const Params& p, int kP) {
   l.W = o, o += QQ;
   l.dB = o, o += rowQ;
   l.dC = o, o += rowQ;
+  l.stage = o, o += round4(((2 * Q * int(p.N) + 2 * Q * p.hb * kP) * es + 3) / 4);
   l.head = o;
   int h = 0;
   l.X = h, h += Q * PS;
@@ -93,39 +95,39 @@ __device__ __forceinline__ float warp_prefix_excl(float v, int lane) {
   return lane > 0 ? prev : 0.f;
 }
 
-// ---- tile loads (block-cooperative; zeros past L and in the padded columns) ----------------------------------------
+__device__ __forceinline__ bool aligned16(const void* q) { return (reinterpret_cast<uintptr_t>(q) & 15) == 0; }
+
+// ---- tile loads (block-cooperative; zeros past the valid rows and in the padded columns) ---------------------------
+// Q rows of N values into s[i][NS]: row i at g + i * sl (global memory, or the staging buffer), rows >= nvalid zero.
 template <typename T>
-__device__ __forceinline__ void load_rows(float* s, const T* g, int64_t sb, int64_t sl, int64_t b, int64_t t0,
-                                          int grp, const Params& p) {
+__device__ __forceinline__ void load_rows(float* s, const T* g, int64_t sl, int nvalid, const Params& p) {
   const int Np = (int(p.N) + 7) & ~7;
   for (int idx = threadIdx.x; idx < p.Q * Np; idx += blockDim.x) {
     int i = idx / Np, n = idx - i * Np;
-    int64_t t = t0 + i;
-    float v = 0.f;
-    if (t < p.L && n < p.N) v = to_op(g[b * sb + t * sl + int64_t(grp) * p.N + n]);
-    s[i * p.NS + n] = v;
+    s[i * p.NS + n] = (i < nvalid && n < p.N) ? to_op(g[i * sl + n]) : 0.f;
   }
 }
-// Per-head (Q, kP) rows of a (B,L,H,P) tensor for the block's heads h0..h0+hb-1 into each head's area at `off`.
+// Per-head (Q, kP) rows for the block's heads h0..h0+hb-1 into each head's area at `off`: head w of row i at
+// g + i * sl + w * kP (a (B,L,H,P) tensor at token t0 and head h0, or the staging buffer), rows >= nvalid zero.
 template <typename T, int kP>
-__device__ __forceinline__ void load_heads(float* heads, int per_head, int off, const T* g, int64_t sb, int64_t sl,
-                                           int64_t b, int64_t t0, int h0, const Params& p) {
+__device__ __forceinline__ void load_heads(float* heads, int per_head, int off, const T* g, int64_t sl, int nvalid,
+                                           const Params& p) {
   const int n = p.Q * p.hb * kP;
   for (int idx = threadIdx.x; idx < n; idx += blockDim.x) {
     int i = idx / (p.hb * kP), r = idx - i * (p.hb * kP), w = r / kP, q = r - w * kP;
-    int64_t t = t0 + i;
-    float v = t < p.L ? to_op(g[b * sb + t * sl + int64_t(h0 + w) * kP + q]) : 0.f;
-    heads[w * per_head + off + i * (kP + 4) + q] = v;
+    heads[w * per_head + off + i * (kP + 4) + q] = i < nvalid ? to_op(g[i * sl + w * kP + q]) : 0.f;
   }
 }
-// dt for the block's heads into vector `vec` of each head.
-__device__ __forceinline__ void load_dt(float* heads, int per_head, int off, const float* dt, int64_t b, int64_t t0,
-                                        int h0, const Params& p) {
-  for (int idx = threadIdx.x; idx < 32 * p.hb; idx += blockDim.x) {
-    int i = idx / p.hb, w = idx - i * p.hb;
-    int64_t t = t0 + i;
-    heads[w * per_head + off + i] = (i < p.Q && t < p.L) ? dt[b * p.stb + t * p.stl + h0 + w] : 0.f;
-  }
+// dt of this thread's (token i = tid / hb, head h0 + tid % hb) of the chunk at t0 (blocks of 32 hb threads; zero past
+// Q and L), fetched a chunk ahead, and its store into vector `off` of the head's area.
+__device__ __forceinline__ float fetch_dt(const float* dt, int64_t b, int64_t t0, int h0, const Params& p) {
+  const int i = threadIdx.x / p.hb, w = threadIdx.x - i * p.hb;
+  const int64_t t = t0 + i;
+  return (i < p.Q && t < p.L) ? dt[b * p.stb + t * p.stl + h0 + w] : 0.f;
+}
+__device__ __forceinline__ void store_dt(float* heads, int per_head, int off, float v, const Params& p) {
+  const int i = threadIdx.x / p.hb, w = threadIdx.x - i * p.hb;
+  heads[w * per_head + off + i] = v;
 }
 
 // CB[i][j] = C_i . B_j for j <= i (block-cooperative, 2x2 register tiles, float4 over n).

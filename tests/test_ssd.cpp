@@ -272,7 +272,10 @@ TEST_CASE("ssd: CUDA forward and backward match the fp64 recurrence (odd shapes,
   for (DType xt : {DType::BF16, DType::F16}) check_cuda(v, xt, 32, 1e-2, "16-bit 4 heads per group N=48");
   SsdArgs w = make_args(1, 150, 4, 16, 1, 24, false, true);
   check_cuda(w, DType::F32, 32, 1e-5, "f32 N=24");
-  check_cuda(w, DType::BF16, 32, 1e-2, "bf16 N=24 (element-wise loads)");
+  check_cuda(w, DType::BF16, 32, 1e-2, "bf16 N=24 (element-wise loads in the forward)");
+  // Rows that are not whole 16-byte granules: the backward's element-wise loads (no staging) as well.
+  check_cuda(make_args(2, 77, 4, 16, 1, 6, true, true), DType::F32, 32, 1e-5, "f32 N=6 (element-wise loads)");
+  check_cuda(make_args(2, 77, 4, 16, 1, 12, true, true), DType::BF16, 16, 1e-2, "bf16 N=12 (element-wise loads)");
 }
 
 // The configurations of two H100 reports (see the comment in check_cuda): one step with an initial state (chunk 64,
