@@ -164,6 +164,28 @@ __device__ __forceinline__ T warp_max(T v) {
   for (int o = 16; o > 0; o >>= 1) v = ::max(v, __shfl_xor_sync(0xffffffffu, v, o));
   return v;
 }
+// v[0..kV) summed over the kLanes lanes (aligned group) of a lane: reduce-scatter by halves. Afterwards lane r of the
+// group holds in v[0..kV/kLanes) the sums of positions (r % kLanes) * kV / kLanes + j.
+template <int kLanes, int kV>
+__device__ __forceinline__ void reduce_scatter(float (&v)[kV], int lane) {
+  if constexpr (kLanes > 1) {
+    constexpr int kHalf = kV / 2, kM = kLanes / 2;
+    const bool up = lane & kM;
+#pragma unroll
+    for (int i = 0; i < kHalf; ++i) {
+      const float lo = v[i], hi = v[i + kHalf];
+      const float send = up ? lo : hi, keep = up ? hi : lo;
+      v[i] = keep + __shfl_xor_sync(0xffffffffu, send, kM);
+    }
+    float w[kHalf];
+#pragma unroll
+    for (int i = 0; i < kHalf; ++i) w[i] = v[i];
+    reduce_scatter<kM, kHalf>(w, lane);
+#pragma unroll
+    for (int i = 0; i < kHalf; ++i) v[i] = w[i];
+  }
+}
+
 // Sum over the whole block; every thread gets the result. `smem` holds >= 32 values. blockDim.x % 32 == 0.
 template <typename T>
 __device__ __forceinline__ T block_sum(T v, T* smem) {

@@ -33,28 +33,6 @@ constexpr int kLaneN = 16, kLaneT = 64;
 struct LaneShape { int states_per_lane, warps; };
 constexpr LaneShape kLaneShapes[3] = {{1, 4}, {1, 2}, {2, 2}};
 
-// v[0..kV) summed over the kLanes lanes (aligned group) of a lane: reduce-scatter by halves. Afterwards lane r of the
-// group holds in v[0..kV/kLanes) the sums of positions (r % kLanes) * kV / kLanes + j.
-template <int kLanes, int kV>
-__device__ __forceinline__ void reduce_scatter(float (&v)[kV], int lane) {
-  if constexpr (kLanes > 1) {
-    constexpr int kHalf = kV / 2, kM = kLanes / 2;
-    const bool up = lane & kM;
-#pragma unroll
-    for (int i = 0; i < kHalf; ++i) {
-      const float lo = v[i], hi = v[i + kHalf];
-      const float send = up ? lo : hi, keep = up ? hi : lo;
-      v[i] = keep + __shfl_xor_sync(kFull, send, kM);
-    }
-    float w[kHalf];
-#pragma unroll
-    for (int i = 0; i < kHalf; ++i) w[i] = v[i];
-    reduce_scatter<kM, kHalf>(w, lane);
-#pragma unroll
-    for (int i = 0; i < kHalf; ++i) v[i] = w[i];
-  }
-}
-
 // kItems consecutive positions of a row as raw bits in MEMORY order (element j = memory m0 + j, m0 = s0 or
 // L - s0 - kItems when reversed), zeros outside [0, L). Loaded a chunk ahead and converted only when staged, so the
 // warp never waits on the loads before its compute (a conversion right after the load would).

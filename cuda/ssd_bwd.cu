@@ -254,12 +254,9 @@ __global__ void __launch_bounds__(256) ssd_bwd_kernel(
           part[i] += sC[i * p.NS + n] * vC;
         }
       }
-#pragma unroll
-      for (int i = 0; i < ssd::kMaxChunk; ++i) {
-        if (i >= Q) break;
-        const float g = warp_sum(part[i]);
-        if (lane == i) Goff = g;  // dy_i . Y_off_i
-      }
+      // Lane i ends with the warp's sum of part[i] (31 shuffles for the 32 sums instead of 5 each; zero for i >= Q).
+      reduce_scatter<32, ssd::kMaxChunk>(part, lane);
+      Goff = part[0];  // dy_i . Y_off_i
     }
     const float Gcross = decay * warp_sum(gcross);  // exp(cs_last) <G_in, S_in>
 
