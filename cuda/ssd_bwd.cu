@@ -174,7 +174,9 @@ __global__ void __launch_bounds__(256) ssd_bwd_kernel(
         const float e = exp2_approx(seg * kLog2e), cb = sCB[s * ldq + j];  // MUFU: ~2 ulp, 1/4 of expf's instructions
         float dyv[kP];
         ssd::load_row<kP>(dyv, sDY + s * PS);
-        const float dm = ssd::dot<kP>(dyv, xj);
+        float dm = 0.f;
+#pragma unroll
+        for (int q = 0; q < kP; ++q) dm += dyv[q] * xj[q];
         const float w = e * dti * dm;  // W_h[s,j] = exp(seg) dt_j (dy_s . x_j)
         atomicAdd(sW + s * ldq + j, w);
         if (s > j) {
@@ -240,7 +242,12 @@ __global__ void __launch_bounds__(256) ssd_bwd_kernel(
           float dyv[kP], xv[kP];
           ssd::load_row<kP>(dyv, sDY + i * PS);
           ssd::load_row<kP>(xv, sX + i * PS);
-          const float sdy = ssd::dot<kP>(sin, dyv), gx = ssd::dot<kP>(gn, xv);
+          float sdy = 0.f, gx = 0.f;
+#pragma unroll
+          for (int q = 0; q < kP; ++q) {
+            sdy += sin[q] * dyv[q];
+            gx += gn[q] * xv[q];
+          }
           const float vC = sV[kVexp * 32 + i] * sdy;  // exp(cs_i) (S_in dy_i)[n]
           atomicAdd(sdC + i * p.NS + n, vC);
           atomicAdd(sdB + i * p.NS + n, sV[kVw * 32 + i] * gx);  // exp(suf_i) dt_i (G_in x_i)[n]

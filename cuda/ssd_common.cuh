@@ -159,17 +159,6 @@ __device__ __forceinline__ void compute_cb(float* sCB, const float* sC, const fl
   }
 }
 
-// a . b over kP values as 4 interleaved partial sums: a dependency chain of kP/4 + 2 FMA/adds instead of kP (the
-// backward's per-pair dot products sit between a shared load and a shared atomic the compiler will not move).
-template <int kP>
-__device__ __forceinline__ float dot(const float (&a)[kP], const float (&b)[kP]) {
-  static_assert(kP % 4 == 0, "whole groups of 4");
-  float s[4] = {0.f, 0.f, 0.f, 0.f};
-#pragma unroll
-  for (int q = 0; q < kP; ++q) s[q % 4] = fmaf(a[q], b[q], s[q % 4]);
-  return (s[0] + s[1]) + (s[2] + s[3]);
-}
-
 // Load kP floats of a 16-byte aligned row (shared or global memory; float4s) into registers.
 template <int kP>
 __device__ __forceinline__ void load_row(float (&r)[kP], const float* s) {
