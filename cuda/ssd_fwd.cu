@@ -11,7 +11,10 @@
 //   Register tiles (every product is a small GEMM on CUDA cores, fp32 FFMA; kernels.md §4 rules out TF32):
 //     lane = (row group, column group of 4 of the head dim P): the state S (N x P) is kSR rows x 4 columns per lane,
 //     Y (32 x P) is P/4 rows x 4 columns; B, C and CB sit transposed in shared memory ([n][token], [j][i]) so each
-//     lane reads its rows with vector loads. The intra-chunk mask is built once per (head, chunk) into shared memory
+//     lane reads its rows with vector loads. A lane's state rows are interleaved (rg + 8 r) so the 8 row groups read
+//     8 bank groups; the next chunk's tiles are prefetched into registers as 16-byte vectors (TilePrefetch).
+//   Measured (H100, StereoMamba cross-attention, both directions): f32 1.14 ms, bf16 0.98 ms (5.5x / 4.7x the fp32
+//   FMA floor); the output walk is then bound by shared-memory wavefronts and FFMA issue about equally. The intra-chunk mask is built once per (head, chunk) into shared memory
 //     as M^T[j][i] = CB[i][j] exp(seg[i,j]) dt_j, seg grown one log a at a time along the row (lane i): nothing
 //     subtracts two cumulative sums (a reset log a = -1e30 leaves every other exponent exact).
 //   Exponentials are ex2.approx of log2-scaled sums (relative error ~1e-7 where the weight matters).
