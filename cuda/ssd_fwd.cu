@@ -107,13 +107,12 @@ struct TilePrefetch {
   uint4 rb[kUBC], rc[kUBC], rx[kUX];
   float dti;
 
-  static __device__ __forceinline__ bool aligned(const void* q) { return (reinterpret_cast<uintptr_t>(q) & 15) == 0; }
   static __device__ __forceinline__ bool ok(const Params& p, int hb, const T* x, const T* Bm, const T* Cm, int64_t b,
                                             int grp, int h0, bool with_c) {
     if (!kUsable || hb != kHeads || int(p.N) % (2 * kV) != 0 || p.N > kNr) return false;
-    const bool bo = aligned(Bm + b * p.sbb + int64_t(grp) * p.N) && p.sbl % kV == 0;
-    const bool co = !with_c || (aligned(Cm + b * p.scb + int64_t(grp) * p.N) && p.scl % kV == 0);
-    return bo && co && aligned(x + b * p.sxb + int64_t(h0) * kP) && p.sxl % kV == 0;
+    const bool bo = ssd::aligned16(Bm + b * p.sbb + int64_t(grp) * p.N) && p.sbl % kV == 0;
+    const bool co = !with_c || (ssd::aligned16(Cm + b * p.scb + int64_t(grp) * p.N) && p.scl % kV == 0);
+    return bo && co && ssd::aligned16(x + b * p.sxb + int64_t(h0) * kP) && p.sxl % kV == 0;
   }
   // Chunk starting at step t0 (tokens i < Q with t0 + i < L; zero elsewhere).
   __device__ __forceinline__ void fetch(const Params& p, int64_t t0, int64_t b, int grp, int h0, int h, const T* x,
@@ -243,7 +242,7 @@ __global__ void __launch_bounds__(TilePrefetch<T, kP, Tile<kP, kSR>::kNr>::kUsab
   using Pf = TilePrefetch<T, kP, kNr>;
   Pf pf;
   const bool prefetch = Pf::enabled(kMode) && Pf::ok(p, hb, x, Bm, Cm, b, grp, h0, kOutput);
-  const bool y_vec = kOutput && Pf::aligned(y);
+  const bool y_vec = kOutput && ssd::aligned16(y);
   if (prefetch) {
     for (int idx = threadIdx.x; idx < (kNr - N) * kTS; idx += nthr) {  // rows n >= N stay zero (never stored)
       sBt[N * kTS + idx] = 0.f;
