@@ -93,6 +93,7 @@ __global__ void __launch_bounds__(256) ssd_bwd_kernel(
   const bool stage = (N * es) % 16 == 0 && (hk * es) % 16 == 0 && (p.sbl * es) % 16 == 0 && (p.scl * es) % 16 == 0 &&
                      (p.sxl * es) % 16 == 0 && (dyl * es) % 16 == 0 && ssd::aligned16(Bb) && ssd::aligned16(Cb) &&
                      ssd::aligned16(xb) && ssd::aligned16(dyh);
+  const bool bc4 = N % 4 == 0 && ssd::aligned16(dBf) && ssd::aligned16(dCf);  // dB/dC rows as float4
   T* gB = reinterpret_cast<T*>(sm + lay.stage);  // [Q][N] B, C, then [Q][hk] x, dy
   T* gC = gB + Q * N;
   T* gX = gC + Q * N;
@@ -287,23 +288,59 @@ __global__ void __launch_bounds__(256) ssd_bwd_kernel(
     }
     __syncthreads();
 
-    // dB, dC of the chunk for the group (block-wide; n fastest for coalesced writes).
-    for (int idx = threadIdx.x; idx < Q * int(p.N); idx += blockDim.x) {
-      const int i = idx / int(p.N), n = idx - i * int(p.N);
-      const int64_t t = t0 + i;
-      if (t >= p.L) continue;
-      float vb = sdB[i * p.NS + n], vc = sdC[i * p.NS + n];
-      for (int s = i; s < Q; ++s) vb += sW[s * ldq + i] * sC[s * p.NS + n];
-      for (int j = 0; j <= i; ++j) vc += sW[i * ldq + j] * sB[j * p.NS + n];
-      const int64_t o = ((b * p.L + t) * G + grp) * p.N + n;
-      if (atomic_bc) {
-        atomicAdd(dBf + o, vb);
-        atomicAdd(dCf + o, vc);
-      } else {
-        dBf[o] = vb;
-        dCf[o] = vc;
+    // dB, dC of the chunk for the group (block-wide; n fastest for coalesced writes): kV consecutive n per thread, 4
+    // when rows allow (float4 shared reads, one 16-byte global add per operand: 2 loads per 4 FMA instead of per 1).
+    auto dbdc = [&](auto width) {
+      constexpr int kV = decltype(width)::value;
+      auto ld = [](const float* q, float (&v)[kV]) {
+        if constexpr (kV == 4) {
+          const float4 f = *reinterpret_cast<const float4*>(q);
+          v[0] = f.x, v[1] = f.y, v[2] = f.z, v[3] = f.w;
+        } else {
+          v[0] = q[0];
+        }
+      };
+      auto add = [&](float* dst, const float (&v)[kV]) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+        if constexpr (kV == 4) {
+          if (atomic_bc) atomicAdd(reinterpret_cast<float4*>(dst), make_float4(v[0], v[1], v[2], v[3]));
+          else *reinterpret_cast<float4*>(dst) = make_float4(v[0], v[1], v[2], v[3]);
+          return;
+        }
+#endif
+#pragma unroll
+        for (int e = 0; e < kV; ++e) {
+          if (atomic_bc) atomicAdd(dst + e, v[e]);
+          else dst[e] = v[e];
+        }
+      };
+      const int units = N / kV;
+      for (int idx = threadIdx.x; idx < Q * units; idx += blockDim.x) {
+        const int i = idx / units, n = kV * (idx - i * units);
+        const int64_t t = t0 + i;
+        if (t >= p.L) continue;
+        float vb[kV], vc[kV], r[kV];
+        ld(sdB + i * p.NS + n, vb);
+        ld(sdC + i * p.NS + n, vc);
+        for (int s = i; s < Q; ++s) {
+          const float w = sW[s * ldq + i];
+          ld(sC + s * p.NS + n, r);
+#pragma unroll
+          for (int e = 0; e < kV; ++e) vb[e] = fmaf(w, r[e], vb[e]);
+        }
+        for (int j = 0; j <= i; ++j) {
+          const float w = sW[i * ldq + j];
+          ld(sB + j * p.NS + n, r);
+#pragma unroll
+          for (int e = 0; e < kV; ++e) vc[e] = fmaf(w, r[e], vc[e]);
+        }
+        const int64_t o = ((b * p.L + t) * G + grp) * p.N + n;
+        add(dBf + o, vb);
+        add(dCf + o, vc);
       }
-    }
+    };
+    if (bc4) dbdc(std::integral_constant<int, 4>{});
+    else dbdc(std::integral_constant<int, 1>{});
     // The adjoint leaving the chunk to the left: G <- exp(cs_last) G + sum_s exp(cs_s) C_s dy_s^T (every lane's reads
     // of sG in this chunk precede the __syncthreads above).
     ssd::state_update_smem<kP>(sG, decay, sV + kVexp * 32, sC, sDY, lane, p);
