@@ -293,25 +293,24 @@ __global__ void __launch_bounds__(256) ssd_bwd_kernel(
     auto dbdc = [&](auto width) {
       constexpr int kV = decltype(width)::value;
       auto ld = [](const float* q, float (&v)[kV]) {
-        if constexpr (kV == 4) {
-          const float4 f = *reinterpret_cast<const float4*>(q);
-          v[0] = f.x, v[1] = f.y, v[2] = f.z, v[3] = f.w;
-        } else {
-          v[0] = q[0];
-        }
+        if constexpr (kV == 4) ssd::load_row<4>(v, q);
+        else v[0] = q[0];
       };
-      auto add = [&](float* dst, const float (&v)[kV]) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-        if constexpr (kV == 4) {
+      constexpr bool kAdd4 = kV == 4;  // float4 atomicAdd: sm_90
+#else
+      constexpr bool kAdd4 = false;
+#endif
+      auto add = [&](float* dst, const float (&v)[kV]) {
+        if constexpr (kAdd4) {
           if (atomic_bc) atomicAdd(reinterpret_cast<float4*>(dst), make_float4(v[0], v[1], v[2], v[3]));
           else *reinterpret_cast<float4*>(dst) = make_float4(v[0], v[1], v[2], v[3]);
-          return;
-        }
-#endif
+        } else {
 #pragma unroll
-        for (int e = 0; e < kV; ++e) {
-          if (atomic_bc) atomicAdd(dst + e, v[e]);
-          else dst[e] = v[e];
+          for (int e = 0; e < kV; ++e) {
+            if (atomic_bc) atomicAdd(dst + e, v[e]);
+            else dst[e] = v[e];
+          }
         }
       };
       const int units = N / kV;
