@@ -95,7 +95,7 @@ __device__ __forceinline__ float warp_prefix_excl(float v, int lane) {
   return lane > 0 ? prev : 0.f;
 }
 
-__device__ __forceinline__ bool aligned16(const void* q) { return (reinterpret_cast<uintptr_t>(q) & 15) == 0; }
+__host__ __device__ __forceinline__ bool aligned16(const void* q) { return (reinterpret_cast<uintptr_t>(q) & 15) == 0; }
 
 // ---- tile loads (block-cooperative; zeros past the valid rows and in the padded columns) ---------------------------
 // Q rows of N values into s[i][NS]: row i at g + i * sl (global memory, or the staging buffer), rows >= nvalid zero.
@@ -217,6 +217,16 @@ void adjoint_walk(const Params& p, DType xt, int64_t P, const void* dy, const fl
 // The state entering every chunk, from the forward's seg_states: cstates (B,H,nseg*seg_chunks,N,P).
 void chunk_state_walk(const Params& p, DType xt, int64_t P, const void* x, const float* dt, const float* A,
                       const void* Bm, const float* seg_states, float* cstates, const Context& ctx);
+
+// The tensor-core walk (cuda/ssd_walk_mma.cu): whether it takes this launch (P 16, 4 heads per block, N <= 64 in
+// 16-byte tile rows, aligned operands; false when STEREORT_SSD_CUDA_CORES is set), and the launch (kMode and operands as
+// launch_walk in cuda/ssd_fwd.cu).
+bool mma_walk_ok(const Params& p, int hb, int64_t P, size_t es, const void* v, const void* u, const void* Cm,
+                 bool with_c);
+template <int kMode>
+void launch_mma_walk(const Params& p, DType xt, const void* v, const float* dt, const float* A, const void* u,
+                     const void* Cm, const float* D, float* seg, float* lsum, void* y, float* cstates,
+                     const Context& ctx);
 
 template <typename K>
 void set_smem(K kernel, size_t bytes) {

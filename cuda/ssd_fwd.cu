@@ -20,7 +20,7 @@
 //   Exponentials are ex2.approx of log2-scaled sums (relative error ~1e-7 where the weight matters).
 #include <algorithm>
 
-#include "cuda/ssd_common.cuh"
+#include "cuda/ssd_tile.cuh"
 
 namespace stereort {
 namespace cuda {
@@ -28,164 +28,6 @@ namespace cuda {
 using ssd::Params;
 
 namespace {
-
-constexpr int kT = 32;       // tokens per tile (the chunk, Q <= 32, zero-padded)
-constexpr int kTS = kT + 4;  // row stride of the transposed [n][token] / [j][i] tiles (16-byte aligned rows)
-
-// kR consecutive floats (16-byte aligned when kR >= 4, 8-byte when 2) into registers.
-template <int kR>
-__device__ __forceinline__ void lds(float (&r)[kR], const float* s) {
-  if constexpr (kR == 1) {
-    r[0] = s[0];
-  } else if constexpr (kR == 2) {
-    const float2 v = *reinterpret_cast<const float2*>(s);
-    r[0] = v.x, r[1] = v.y;
-  } else {
-#pragma unroll
-    for (int q = 0; q < kR; q += 4) {
-      const float4 v = *reinterpret_cast<const float4*>(s + q);
-      r[q] = v.x, r[q + 1] = v.y, r[q + 2] = v.z, r[q + 3] = v.w;
-    }
-  }
-}
-
-// acc[r][q] += sum_{k < K} a[k * lda + r] * b[k * ldb + q]: a kR x 4 register tile of A^T B, both operands read as
-// rows of shared memory (a: kR consecutive floats, b: 4).
-template <int kR>
-__device__ __forceinline__ void tile_fma(float (&acc)[kR][4], const float* a, int lda, const float* b, int ldb, int K) {
-#pragma unroll 4
-  for (int k = 0; k < K; ++k) {
-    float av[kR], bv[4];
-    lds<kR>(av, a + k * lda);
-    lds<4>(bv, b + k * ldb);
-#pragma unroll
-    for (int r = 0; r < kR; ++r)
-#pragma unroll
-      for (int q = 0; q < 4; ++q) acc[r][q] = fmaf(av[r], bv[q], acc[r][q]);
-  }
-}
-
-// Geometry of the tiles for head dim kP and kSR state rows per lane (floats; the same on host and device).
-template <int kP, int kSR>
-struct Tile {
-  static constexpr int kCG = kP / 4;             // column groups of 4 (lanes per row group)
-  static constexpr int kRG = 32 / kCG;           // row groups
-  static constexpr int kYR = kT / kRG;           // Y rows per lane (= kP / 4)
-  static constexpr int kNr = ((kRG * kSR + 3) / 4) * 4;  // state rows held (>= N, zero past it)
-  static constexpr int kXS = kP + 4;             // row stride of X and S
-  // block-shared: Bt [kNr][kTS], Ct [kNr][kTS], CBt [kT][kTS]; per head: X [kT][kXS], Mt [kT][kTS], S [kNr][kXS],
-  // vectors dt, la2 (log2 e * dt * A), cs2 (inclusive prefix of la2), w [kT] each.
-  static constexpr int kBt = 0, kCt = kNr * kTS;
-  static __host__ __device__ constexpr int shared(bool out) { return (out ? 2 * kNr + kT : kNr) * kTS; }
-  static __host__ __device__ constexpr int per_head(bool out) {
-    return kT * kXS + (out ? kT * kTS + kNr * kXS : 0) + 4 * kT;
-  }
-  static __host__ __device__ constexpr int total(bool out, int hb) { return shared(out) + hb * per_head(out); }
-};
-
-// The walk's global tiles of one chunk (B^T or the adjoint's C^T, C^T for the output walk, X, per-head dt) loaded as
-// 16-byte vectors into registers ONE CHUNK AHEAD and stored to shared memory after the chunk's first barrier. Nsight
-// Compute (H100, StereoMamba cross-attention, element-wise loads issued at the chunk start): the output walk waited
-// on global loads 44 % of its cycles in bf16, which made bf16 1.47x slower than f32.
-// Used when the block is 4 heads (128 threads), kP <= 16 (register budget), N is a multiple of 2 vectors and every
-// row start is 16-byte aligned (ok()); otherwise the walk loads element by element at the chunk start.
-// Units: B/C vector g (elements g*kV ..) of token i, two lanes per token (32 contiguous bytes), tokens along the
-// warp: the transposed stores [n][i] are conflict-free in f32 and 2-way in 16-bit. X vector j of token i (the 4
-// heads' rows are contiguous), stored untransposed.
-template <typename T, int kP, int kNr>
-struct TilePrefetch {
-  static constexpr int kV = 16 / int(sizeof(T)), kThreads = 128, kHeads = 4;
-  static constexpr bool kUsable = kP <= 16 && kP % kV == 0 && kNr <= 64;
-  // The output walk always; the other walks in 16-bit only (f32 registers would cut their occupancy from 6 blocks).
-  static constexpr bool enabled(int mode) { return kUsable && (mode == 1 || sizeof(T) == 2); }
-  // Register budget (blocks of 128 threads per SM): the prefetching walks 3 (output) or 4, the f32 state walks 6 (as
-  // many as their shared memory allows); other tiles keep the compiler's choice.
-  static constexpr int min_blocks(int mode) { return !kUsable ? 0 : !enabled(mode) ? 6 : mode == 1 ? 3 : 4; }
-  static constexpr int kUBC = (kT * kNr / kV + kThreads - 1) / kThreads;  // B (or C) vectors per thread, at most
-  static constexpr int kXG = kHeads * kP / kV;                             // X vectors per token
-  static constexpr int kUX = (kT * kXG + kThreads - 1) / kThreads;         // X vectors per thread
-  uint4 rb[kUBC], rc[kUBC], rx[kUX];
-  float dti;
-
-  static __device__ __forceinline__ bool ok(const Params& p, int hb, const T* x, const T* Bm, const T* Cm, int64_t b,
-                                            int grp, int h0, bool with_c) {
-    if (!kUsable || hb != kHeads || int(p.N) % (2 * kV) != 0 || p.N > kNr) return false;
-    const bool bo = ssd::aligned16(Bm + b * p.sbb + int64_t(grp) * p.N) && p.sbl % kV == 0;
-    const bool co = !with_c || (ssd::aligned16(Cm + b * p.scb + int64_t(grp) * p.N) && p.scl % kV == 0);
-    return bo && co && ssd::aligned16(x + b * p.sxb + int64_t(h0) * kP) && p.sxl % kV == 0;
-  }
-  // Chunk starting at step t0 (tokens i < Q with t0 + i < L; zero elsewhere).
-  __device__ __forceinline__ void fetch(const Params& p, int64_t t0, int64_t b, int grp, int h0, int h, const T* x,
-                                        const float* dt, const T* Bm, const T* Cm, bool with_c) {
-    const int tid = threadIdx.x, lane = tid & 31, nG = int(p.N) / kV, units = kT * nG;
-#pragma unroll
-    for (int k = 0; k < kUBC; ++k) {
-      const int u = tid + k * kThreads, i = (u >> 1) % kT, g = ((u >> 1) / kT) * 2 + (u & 1);
-      const int64_t t = t0 + i;
-      const bool v = u < units && i < p.Q && t < p.L;
-      rb[k] = v ? *reinterpret_cast<const uint4*>(Bm + b * p.sbb + t * p.sbl + int64_t(grp) * p.N + g * kV)
-                : make_uint4(0u, 0u, 0u, 0u);
-      if (with_c)
-        rc[k] = v ? *reinterpret_cast<const uint4*>(Cm + b * p.scb + t * p.scl + int64_t(grp) * p.N + g * kV)
-                  : make_uint4(0u, 0u, 0u, 0u);
-    }
-#pragma unroll
-    for (int k = 0; k < kUX; ++k) {
-      const int u = tid + k * kThreads, i = u / kXG, j = u % kXG;
-      const int64_t t = t0 + i;
-      const bool v = i < kT && i < p.Q && t < p.L;
-      rx[k] = v ? *reinterpret_cast<const uint4*>(x + b * p.sxb + t * p.sxl + int64_t(h0) * kP + j * kV)
-                : make_uint4(0u, 0u, 0u, 0u);
-    }
-    const int64_t t = t0 + lane;
-    dti = (lane < p.Q && t < p.L) ? dt[b * p.stb + t * p.stl + h] : 0.f;
-  }
-  static __device__ __forceinline__ void unpack(const uint4& r, float (&f)[kV]) {
-    const uint32_t w[4] = {r.x, r.y, r.z, r.w};
-#pragma unroll
-    for (int e = 0; e < kV; ++e) {
-      if constexpr (sizeof(T) == 4) {
-        f[e] = __uint_as_float(w[e]);
-      } else if constexpr (std::is_same<T, __half>::value) {
-        f[e] = __half2float(__ushort_as_half((unsigned short)(w[e / 2] >> (16 * (e % 2)))));
-      } else {  // bf16: the high half of an f32
-        f[e] = __uint_as_float(e % 2 ? w[e / 2] & 0xffff0000u : w[e / 2] << 16);
-      }
-    }
-  }
-  // Into B^T / C^T [n][kTS] and the heads' X [i][kXS] (head w at x_head + w * per_head).
-  __device__ __forceinline__ void store(const Params& p, float* sBt, float* sCt, float* x_head, int per_head,
-                                        bool with_c) const {
-    const int tid = threadIdx.x, units = kT * (int(p.N) / kV);
-#pragma unroll
-    for (int k = 0; k < kUBC; ++k) {
-      const int u = tid + k * kThreads, i = (u >> 1) % kT, g = ((u >> 1) / kT) * 2 + (u & 1);
-      if (u < units) {
-        float f[kV];
-        unpack(rb[k], f);
-#pragma unroll
-        for (int e = 0; e < kV; ++e) sBt[(g * kV + e) * kTS + i] = f[e];
-        if (with_c) {
-          unpack(rc[k], f);
-#pragma unroll
-          for (int e = 0; e < kV; ++e) sCt[(g * kV + e) * kTS + i] = f[e];
-        }
-      }
-    }
-    constexpr int kXS = kP + 4;
-#pragma unroll
-    for (int k = 0; k < kUX; ++k) {
-      const int u = tid + k * kThreads, i = u / kXG, j = u % kXG, w = j * kV / kP, q = j * kV % kP;
-      if (i < kT) {
-        float f[kV];
-        unpack(rx[k], f);
-        float* dst = x_head + w * per_head + i * kXS + q;
-#pragma unroll
-        for (int e = 0; e < kV; e += 4) *reinterpret_cast<float4*>(dst + e) = make_float4(f[e], f[e + 1], f[e + 2], f[e + 3]);
-      }
-    }
-  }
-};
 
 // kMode: 0 = forward state walk, 1 = forward output walk, 2 = the backward's adjoint walk (operands C and dy in the
 // B and x slots, chunks right to left, weights exp(cs) instead of exp(suf) dt: E_k = sum_s exp(cs_s) C_s dy_s^T),
@@ -279,14 +121,7 @@ __global__ void __launch_bounds__(TilePrefetch<T, kP, Tile<kP, kSR>::kNr>::kUsab
     {  // per head, lane = token: dt, log2 decays, inclusive prefix cs2, the state-update weight w
       const int64_t t = t0 + lane;
       const float dti = prefetch ? pf.dti : (lane < Q && t < p.L) ? dt[b * p.stb + t * p.stl + h] : 0.f;
-      const float la2 = dti * A2;
-      const float cs2 = ssd::warp_prefix_incl(la2, lane);
-      const float suf2 = ssd::warp_suffix_excl(la2, lane);
-      lsum_acc += __shfl_sync(0xffffffffu, cs2, 31);
-      sV[lane] = dti;
-      sV[kT + lane] = la2;
-      sV[2 * kT + lane] = cs2;
-      sV[3 * kT + lane] = kAdj ? (lane < Q && t < p.L ? exp2_approx(cs2) : 0.f) : exp2_approx(suf2) * dti;
+      lsum_acc += chunk_vectors<kAdj>(sV, dti, A2, lane, lane < Q && t < p.L);
     }
     __syncthreads();
     if (prefetch && cc + 1 < nc) pf.fetch(p, chunk_t0(cc + 1), b, grp, h0, h, x, dt, Bm, Cm, kOutput);
@@ -451,6 +286,8 @@ template <int kMode>
 static void launch_walk(const Params& p, int hb, DType xt, int64_t P, const void* v, const float* dt, const float* A,
                         const void* u, const void* Cm, const float* D, float* seg, float* lsum, void* y,
                         float* cstates, const Context& ctx) {
+  if (mma_walk_ok(p, hb, P, dtype_size(xt), v, u, Cm, kMode == 1))
+    return launch_mma_walk<kMode>(p, xt, v, dt, A, u, Cm, D, seg, lsum, y, cstates, ctx);
   const dim3 grid(unsigned(p.nseg), unsigned(p.H / hb), unsigned(p.B)), block(unsigned(32 * hb));
   dispatch_cuda_float(xt, "ssd_chunk_scan", [&](auto tag) {
     using T = typename decltype(tag)::type;

@@ -3,6 +3,7 @@
 // (odd shapes, ragged chunks, strided x/B/C as sliced from one projection, bf16, the StereoMamba shape).
 // The four-form equivalence suite lives in tests/test_ssm_equiv.cpp.
 #include <cmath>
+#include <cstdlib>
 
 #include "core/context.h"
 #include "ops/elementwise.h"
@@ -338,6 +339,33 @@ TEST_CASE("ssd: CUDA at the StereoMamba shape (L 8192, H 16, P 16, N 64, G 1)") 
   STEREORT_REQUIRE_GPU();
   SsdArgs a = make_args(1, 8192, 16, 16, 1, 64, false, true);
   check_cuda(a, DType::F32, 256, 1e-5, "stereomamba 512x256");
+}
+
+// P 16 with 4 heads per block goes to the tensor-core walks (cuda/ssd_walk_mma.cu) by default, which every case above
+// with those shapes tests; STEREORT_SSD_CUDA_CORES=1 sends the same shapes to the CUDA-core walks (with their tile
+// prefetch), and the two must agree with each other as well as with the fp64 reference.
+TEST_CASE("ssd: CUDA-core walks on the tensor-core walks' shapes (STEREORT_SSD_CUDA_CORES=1), and the two agree") {
+  STEREORT_REQUIRE_GPU();
+  struct EnvGuard {
+    EnvGuard() { setenv("STEREORT_SSD_CUDA_CORES", "1", 1); }
+    ~EnvGuard() { unsetenv("STEREORT_SSD_CUDA_CORES"); }
+  };
+  SsdArgs v = make_args(2, 301, 8, 16, 2, 48, true, true);
+  SsdArgs s = make_args(1, 320, 16, 16, 1, 64, false, true);
+  Tensor ytc[2], ycc[2];
+  for (int k = 0; k < 2; ++k) {
+    SsdArgs d = cast(k ? s : v, DType::F32, DType::F32, gpu());
+    d.chunk_size = 32;
+    ytc[k] = ssd_chunk_scan(d).y.cpu().to(DType::F64);
+    EnvGuard cc;
+    ycc[k] = ssd_chunk_scan(d).y.cpu().to(DType::F64);
+  }
+  expect_rel(ytc[0], ycc[0], 2e-6, "tensor-core y vs CUDA-core y (N 48, initial state)");
+  expect_rel(ytc[1], ycc[1], 2e-6, "tensor-core y vs CUDA-core y (cross-attention 16x20)");
+  EnvGuard cc;
+  check_cuda(v, DType::F32, 29, 1e-5, "CUDA cores f32 4 heads per group N=48");
+  check_cuda(v, DType::BF16, 32, 1e-2, "CUDA cores bf16 4 heads per group N=48");
+  check_cuda(s, DType::F32, 32, 1e-5, "CUDA cores cross-attn 16x20");
 }
 
 TEST_CASE("ssd: CUDA rejects f64 and unsupported head sizes with a clear message") {

@@ -5,14 +5,17 @@
 //   Bytes = compulsory HBM traffic: forward reads x, dt, B, C and writes y; backward reads x, dt, B, C, dy and writes
 //   dx, ddt, dB, dC (fp32). Scratch traffic of the kernels (segment and chunk states) is not counted: it is part of
 //   the cost being measured against the floor.
-//   FLOPs floor: the state work no chunking avoids, 2 MAC per (token, head, n, p) forward (state update + output) and
-//   6 backward (state recompute, adjoint update, dX̄, dB, dC, d log a), at the fp32 rate measured here as a strict-fp32
-//   cuBLAS SGEMM (the kernels compute in fp32 on CUDA cores: the fp32 bound of kernels.md §4 rules out TF32/bf16).
-//   Floor = max(bytes / copy bandwidth, FLOPs / fp32 rate). kernels.md §10's 0.07 ms counts bf16-sized I/O only.
+//   Two rows per direction: "tc" = the default, whose walks run on tensor cores (3xTF32, cuda/ssd_walk_mma.cu), and
+//   "cc" = every walk on CUDA cores (STEREORT_SSD_CUDA_CORES=1). FLOPs floor of the cc rows: the state work no chunking
+//   avoids, 2 MAC per (token, head, n, p) forward (state update + output) and 6 backward (state recompute, adjoint
+//   update, dX̄, dB, dC, d log a), at the fp32 rate measured here as a strict-fp32 cuBLAS SGEMM. Floor of a cc row =
+//   max(bytes / copy bandwidth, FLOPs / fp32 rate); of a tc row the HBM term alone (3xTF32 on tensor cores is not the
+//   bound: the same FLOPs x 3 at ~400 TFLOP/s take ~0.1 ms). kernels.md §10's 0.07 ms counts bf16-sized I/O only.
 //   Causal conv1d: (1, 81920, 384), K 4, SiLU — the V1 xBC convolution; floor = bytes / copy bandwidth.
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "bench/bench_util.h"
 #include "core/context.h"
@@ -58,7 +61,9 @@ SsdCase make_case(int64_t B, int64_t L, int64_t H, int64_t P, int64_t N, DType x
   return c;
 }
 
-void bench_ssd(DType xt, int64_t chunk) {
+void bench_ssd(DType xt, int64_t chunk, bool cuda_cores) {
+  if (cuda_cores) setenv("STEREORT_SSD_CUDA_CORES", "1", 1);
+  else unsetenv("STEREORT_SSD_CUDA_CORES");
   const int64_t B = 1, L = 81920, H = 16, P = 16, N = 64;
   const Device g = Device::cuda(0);
   Context& ctx = Context::get(g);
@@ -92,8 +97,8 @@ void bench_ssd(DType xt, int64_t chunk) {
   std::string shape = fmt::format("x2 L {} H {} P {} N {} Q {}", L, H, P, N, plan.chunk);
   auto row = [&](const char* what, double bytes, double flops, const std::function<void()>& f) {
     Timing t = time_cuda_ms(f, 3, 20);
-    double hbm = bytes / bw * 1e3, alu = flops / fl * 1e3, floor = std::max(hbm, alu);
-    print_row(fmt::format("ssd {} {}", what, dtype_name(xt)), shape, t,
+    double hbm = bytes / bw * 1e3, alu = flops / fl * 1e3, floor = cuda_cores ? std::max(hbm, alu) : hbm;
+    print_row(fmt::format("ssd {} {} {}", what, dtype_name(xt), cuda_cores ? "cc" : "tc"), shape, t,
               fmt::format("{:.0f} GB/s {:.1f} TF", bytes / (t.median_ms * 1e-3) / 1e9, flops / (t.median_ms * 1e-3) / 1e12),
               floor, fmt::format("max(HBM {:.3f} ms = {:.0f} MB, fp32 {:.3f} ms = {:.1f} GFLOP)", hbm, bytes / 1e6,
                                  alu, flops / 1e9));
@@ -130,8 +135,12 @@ int main() {
   }
   print_header("Mamba-2 SSD (StereoMamba cross-attention) and causal conv1d");
   fmt::print("measured strict-fp32 SGEMM rate: {:.1f} TFLOP/s\n", fp32_tflops());
-  for (int64_t q : {32, 16}) bench_ssd(DType::F32, q);
-  bench_ssd(DType::BF16, 32);
+  for (bool cc : {false, true}) {
+    bench_ssd(DType::F32, 32, cc);
+    bench_ssd(DType::BF16, 32, cc);
+  }
+  bench_ssd(DType::F32, 16, false);
+  unsetenv("STEREORT_SSD_CUDA_CORES");
   bench_conv(DType::F32);
   bench_conv(DType::BF16);
   return 0;

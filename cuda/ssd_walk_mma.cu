@@ -1,0 +1,356 @@
+// cuda/ssd_walk_mma.cu — the SSD walks of cuda/ssd_fwd.cu (the same four kModes, plan and outputs) with their small
+//   GEMMs on tensor cores: mma.sync m16n8k8 TF32 with fp32 accumulation, every fp32 operand split into a high and a
+//   low TF32 part ("3xTF32": a_hi b_hi + a_hi b_lo + a_lo b_hi, relative error <= 3 * 2^-20 per product, the fp32
+//   level kernels.md §4 asks for; plain TF32 would be ~2^-11). x, B and C in f16/bf16 are exact in TF32, so their products need 2 (1 for
+//   C B^T).
+//   Taken when P = 16, the block is 4 heads, N <= 64 and the prefetch's 16-byte tile loads apply (mma_walk_ok);
+//   otherwise the CUDA-core walk runs. STEREORT_SSD_CUDA_CORES=1 forces the CUDA-core walk (for comparisons).
+//   Per warp (= head) and chunk of kT = 32 tokens (i, j tokens; n state, zero-padded to 64; p head dim):
+//     state   S^T[p][n] (16 x 64) lives in the accumulators of 8 m16n8 tiles (32 floats per lane) across chunks.
+//     output  Y[i][p] = exp2(cs2_i) sum_n C[i][n] S[n][p] + sum_j M[i][j] X[j][p] + D x[i][p]   (kMode 1)
+//     update  S^T[p][n] <- exp2(cs2_last) S^T[p][n] + sum_j w_j X[j][p] B[j][n]
+//   M = (C B^T o mask) dt is built as in the CUDA-core walk (CB on tensor cores, shared by the block's heads).
+//   K order: in every k-step of 8 the lane with t = lane % 4 supplies k = 2t and 2t + 1 to both operands (instead
+//   of t and t + 4). The sum is the same, and the accumulator of S^T (a lane holds n = 2t, 2t + 1 of rows p = g, g + 8)
+//   then IS the B fragment of S for Y's C S product: the state never goes through shared memory.
+//   Shared memory (floats): B^T [64][40] (stride 8 mod 32: the update's float2 B reads are conflict-free), C^T [64][36],
+//   CB^T [32][36]; per head X [32][20], M^T [32][36], 4 vectors of 32. Every fragment read below is conflict-free
+//   except CB's B reads (2-way, once per block and chunk).
+#include <cstdlib>
+
+#include "cuda/ssd_tile.cuh"
+
+namespace stereort {
+namespace cuda {
+
+namespace {
+
+constexpr int kPm = 16, kNm = 64, kHm = 4;  // head dim, state rows (padded), heads per block
+constexpr int kBS = kT + 8;                 // row stride of B^T
+constexpr int kXSm = kPm + 4;               // row stride of X
+
+// Offsets in floats. kLo (f32 inputs): B^T and C^T hold TF32 high parts and BtLo / CtLo the low parts.
+template <bool kLo>
+struct MmaLayout {
+  static constexpr int kBt = 0, kCt = kNm * kBS, kCBt = kCt + kNm * kTS;
+  static __host__ __device__ constexpr int bt_lo(bool out) { return out ? kCBt + kT * kTS : kNm * kBS; }
+  static __host__ __device__ constexpr int ct_lo(bool out) { return bt_lo(out) + kNm * kBS; }
+  static __host__ __device__ constexpr int shared(bool out) {
+    return bt_lo(out) + (kLo ? kNm * kBS + (out ? kNm * kTS : 0) : 0);
+  }
+  // per head: X [kT][kXSm], (output) M^T [kT][kTS], vectors [4][kT]
+  static __host__ __device__ constexpr int per_head(bool out) { return kT * kXSm + (out ? kT * kTS : 0) + 4 * kT; }
+  static __host__ __device__ constexpr int total(bool out) { return shared(out) + kHm * per_head(out); }
+};
+
+// A fragment's values as TF32 high parts and (unless exact) low parts.
+template <int kE>
+struct Frag {
+  uint32_t hi[kE], lo[kE];
+};
+template <bool kExact, int kE>
+__device__ __forceinline__ Frag<kE> split(const float (&v)[kE]) {
+  Frag<kE> f;
+#pragma unroll
+  for (int e = 0; e < kE; ++e) {
+    if constexpr (kExact) {
+      f.hi[e] = __float_as_uint(v[e]), f.lo[e] = 0u;
+    } else {
+      const float h = tf32_hi(v[e]);
+      f.hi[e] = __float_as_uint(h), f.lo[e] = __float_as_uint(v[e] - h);
+    }
+  }
+  return f;
+}
+
+__device__ __forceinline__ void mma_tf32(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
+  asm("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+
+// d += a b at fp32 accuracy: the small cross terms first, then hi x hi.
+template <bool kAExact, bool kBExact>
+__device__ __forceinline__ void mma3(float (&d)[4], const Frag<4>& a, const Frag<2>& b) {
+  if constexpr (!kAExact) mma_tf32(d, a.lo, b.hi);
+  if constexpr (!kBExact) mma_tf32(d, a.hi, b.lo);
+  mma_tf32(d, a.hi, b.hi);
+}
+
+// A fragment (16 x 8: rows g, g + 8; k = 2t, 2t + 1) of a matrix stored transposed, s[k][row], at element
+// `o` = (k0 + 2t) ld + r0 + g: its TF32 parts from hi and (unless exact) lo.
+template <bool kExact>
+__device__ __forceinline__ Frag<4> frag_a_t(const float* hi, const float* lo, int ld, int o) {
+  const int off[4] = {o, o + 8, o + ld, o + ld + 8};
+  Frag<4> f;
+#pragma unroll
+  for (int e = 0; e < 4; ++e) {
+    f.hi[e] = __float_as_uint(hi[off[e]]);
+    f.lo[e] = kExact ? 0u : __float_as_uint(lo[off[e]]);
+  }
+  return f;
+}
+// B fragment (k = 2t, 2t + 1 at offsets o and o + step) from pre-split hi / lo arrays.
+template <bool kExact>
+__device__ __forceinline__ Frag<2> frag_b(const float* hi, const float* lo, int o, int step) {
+  Frag<2> f;
+  f.hi[0] = __float_as_uint(hi[o]), f.hi[1] = __float_as_uint(hi[o + step]);
+  f.lo[0] = kExact ? 0u : __float_as_uint(lo[o]);
+  f.lo[1] = kExact ? 0u : __float_as_uint(lo[o + step]);
+  return f;
+}
+
+template <typename T, int kMode>
+__global__ void __launch_bounds__(128, kMode == 1 ? 3 : 4)
+    ssd_mma_walk_kernel(Params p, const T* __restrict__ x, const float* __restrict__ dt, const float* __restrict__ A,
+                        const T* __restrict__ Bm, const T* __restrict__ Cm, const float* __restrict__ Dskip,
+                        float* __restrict__ seg_states, float* __restrict__ lsum, T* __restrict__ y,
+                        float* __restrict__ cstates) {
+  constexpr bool kIn = sizeof(T) == 2;  // x (dy), B (C), C exact in TF32; otherwise B^T / C^T stored pre-split
+  using L = MmaLayout<!kIn>;
+  using Pf = TilePrefetch<T, kPm, kNm>;
+  constexpr bool kOutput = kMode == 1, kAdj = kMode == 2, kFromSeg = kMode == 1 || kMode == 3;
+  extern __shared__ float4 smem_f4[];
+  float* sm = reinterpret_cast<float*>(smem_f4);
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  const int64_t k = blockIdx.x, b = blockIdx.z;
+  const int h0 = blockIdx.y * kHm, h = h0 + warp, grp = h0 / p.hg, N = int(p.N), Q = p.Q;
+  float* sBt = sm + L::kBt;
+  float* sCt = sm + L::kCt;
+  float* sCBt = sm + L::kCBt;
+  float* sBl = sm + L::bt_lo(kOutput);  // f32 only
+  float* sCl = sm + L::ct_lo(kOutput);
+  float* hs = sm + L::shared(kOutput) + warp * L::per_head(kOutput);
+  float* sX = hs;
+  float* sMt = hs + kT * kXSm;
+  float* sV = sMt + (kOutput ? kT * kTS : 0);
+  const float A2 = A[h] * kLog2e;
+  const float Dh = Dskip ? Dskip[h] : 0.f;
+  float* gstate = seg_states + ((b * p.H + h) * p.nseg + k) * p.N * kPm;  // (N, kPm) of this head and segment
+
+  // S^T tile nn: st[nn][0..3] = S[n][p] at (n, p) = (8nn + 2t, g), (8nn + 2t + 1, g), (8nn + 2t, g + 8), (.., g + 8).
+  auto st_n = [&](int nn, int e) { return 8 * nn + 2 * t + (e & 1); };
+  auto st_p = [&](int e) { return g + 8 * (e >> 1); };
+  float st[8][4];
+#pragma unroll
+  for (int nn = 0; nn < 8; ++nn)
+#pragma unroll
+    for (int e = 0; e < 4; ++e)
+      st[nn][e] = (kFromSeg && st_n(nn, e) < N) ? gstate[int64_t(st_n(nn, e)) * kPm + st_p(e)] : 0.f;
+  float lsum_acc = 0.f;
+
+  const int nc = int(std::min<int64_t>(p.seg_chunks, (p.L - k * p.seg_chunks * Q + Q - 1) / Q));
+  auto chunk_t0 = [&](int cc) { return (k * p.seg_chunks + (kAdj ? nc - 1 - cc : cc)) * Q; };
+  Pf pf;
+  const bool y_vec = kOutput && ssd::aligned16(y);
+  for (int idx = threadIdx.x; idx < (kNm - N) * kTS; idx += blockDim.x) {  // rows n >= N stay zero (never stored)
+    const int r = idx / kTS, c = idx - r * kTS;
+    sBt[(N + r) * kBS + c] = 0.f;
+    if (kOutput) sCt[N * kTS + idx] = 0.f;
+    if (!kIn) sBl[(N + r) * kBS + c] = 0.f;
+    if (!kIn && kOutput) sCl[N * kTS + idx] = 0.f;
+  }
+  if (nc > 0) pf.fetch(p, chunk_t0(0), b, grp, h0, h, x, dt, Bm, Cm, kOutput);
+  for (int cc = 0; cc < nc; ++cc) {
+    const int c = kAdj ? nc - 1 - cc : cc;
+    const int64_t t0 = chunk_t0(cc);
+    if constexpr (kMode == 3) {  // (B,H,nseg*seg_chunks,N,P): the state entering chunk c of segment k
+      float* cs_out = cstates + ((b * p.H + h) * p.nseg + k) * p.seg_chunks * p.N * kPm + int64_t(c) * p.N * kPm;
+#pragma unroll
+      for (int nn = 0; nn < 8; ++nn)
+#pragma unroll
+        for (int e = 0; e < 4; ++e)
+          if (st_n(nn, e) < N) cs_out[st_n(nn, e) * kPm + st_p(e)] = st[nn][e];
+    }
+    __syncthreads();  // the previous chunk's readers of the shared tiles are done
+    pf.template store<kBS, !kIn>(p, sBt, sCt, sm + L::shared(kOutput), L::per_head(kOutput), kOutput, sBl, sCl);
+    lsum_acc += chunk_vectors<kAdj>(sV, pf.dti, A2, lane, lane < Q && t0 + lane < p.L);
+    __syncthreads();
+    if (cc + 1 < nc) pf.fetch(p, chunk_t0(cc + 1), b, grp, h0, h, x, dt, Bm, Cm, kOutput);
+
+    if constexpr (kOutput) {
+      // CB^T[j][i] = C_i . B_j: the 6 m16n8 tiles with some j <= i (i rows 16 mi, j columns 8 nj), warp w takes tiles
+      // w and w + 4. A = C (i, n) from C^T, B = B^T (n, j).
+      for (int tile = warp; tile < 6; tile += kHm) {
+        const int mi = tile < 2 ? 0 : 1, nj = tile < 2 ? tile : tile - 2;
+        float d[4] = {0.f, 0.f, 0.f, 0.f};
+#pragma unroll
+        for (int ks = 0; ks < kNm / 8; ++ks) {
+          const int oa = (8 * ks + 2 * t) * kTS + 16 * mi + g, ob = (8 * ks + 2 * t) * kBS + 8 * nj + g;
+          mma3<kIn, kIn>(d, frag_a_t<kIn>(sCt, sCl, kTS, oa), frag_b<kIn>(sBt, sBl, ob, kBS));
+        }
+        float* o = sCBt + (8 * nj + 2 * t) * kTS + 16 * mi + g;
+        o[0] = d[0], o[kTS] = d[1], o[8] = d[2], o[kTS + 8] = d[3];
+      }
+      __syncthreads();
+      // M^T[j][i] = CB[i][j] exp2(seg2[i,j]) dt_j for j <= i, else 0 (lane = row i; seg2 grown down the row).
+      {
+        float seg = 0.f;
+        for (int j = kT - 1; j >= 0; --j) {
+          const float m = j <= lane ? sCBt[j * kTS + lane] * exp2_approx(seg) * sV[j] : 0.f;
+          sMt[j * kTS + lane] = m;
+          if (j <= lane) seg += sV[kT + j];
+        }
+      }
+      __syncwarp();
+      // Y tiles (mi: rows 16 mi + g (+8); np: columns 8 np + 2t (+1)): first C S with S from the state registers.
+      float acc[2][2][4];
+#pragma unroll
+      for (int mi = 0; mi < 2; ++mi)
+#pragma unroll
+        for (int np = 0; np < 2; ++np)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) acc[mi][np][e] = 0.f;
+#pragma unroll
+      for (int ks = 0; ks < kNm / 8; ++ks) {
+        Frag<2> sb[2];
+#pragma unroll
+        for (int np = 0; np < 2; ++np) {
+          const float v[2] = {st[ks][2 * np], st[ks][2 * np + 1]};
+          sb[np] = split<false>(v);
+        }
+#pragma unroll
+        for (int mi = 0; mi < 2; ++mi) {
+          const Frag<4> ca = frag_a_t<kIn>(sCt, sCl, kTS, (8 * ks + 2 * t) * kTS + 16 * mi + g);
+#pragma unroll
+          for (int np = 0; np < 2; ++np) mma3<kIn, false>(acc[mi][np], ca, sb[np]);
+        }
+      }
+#pragma unroll
+      for (int mi = 0; mi < 2; ++mi)
+#pragma unroll
+        for (int hr = 0; hr < 2; ++hr) {
+          const float e = exp2_approx(sV[2 * kT + 16 * mi + 8 * hr + g]);
+#pragma unroll
+          for (int np = 0; np < 2; ++np) acc[mi][np][2 * hr] *= e, acc[mi][np][2 * hr + 1] *= e;
+        }
+      // + M X: A = M (i, j) from M^T, B = X (j, p); M is zero above the diagonal, so rows 0..15 need j < 16 only.
+#pragma unroll
+      for (int kj = 0; kj < kT / 8; ++kj) {
+        Frag<2> xb[2];
+#pragma unroll
+        for (int np = 0; np < 2; ++np) {
+          const float* xp = sX + (8 * kj + 2 * t) * kXSm + 8 * np + g;
+          const float v[2] = {xp[0], xp[kXSm]};
+          xb[np] = split<kIn>(v);
+        }
+#pragma unroll
+        for (int mi = 0; mi < 2; ++mi) {
+          if (mi == 0 && kj >= 2) continue;
+          const int o = (8 * kj + 2 * t) * kTS + 16 * mi + g;
+          const float av[4] = {sMt[o], sMt[o + 8], sMt[o + kTS], sMt[o + kTS + 8]};
+          const Frag<4> ma = split<false>(av);
+#pragma unroll
+          for (int np = 0; np < 2; ++np) mma3<false, kIn>(acc[mi][np], ma, xb[np]);
+        }
+      }
+      // y = Y + D x, rows i < Q with t0 + i < L.
+#pragma unroll
+      for (int mi = 0; mi < 2; ++mi)
+#pragma unroll
+        for (int hr = 0; hr < 2; ++hr) {
+          const int i = 16 * mi + 8 * hr + g;
+          const int64_t tt = t0 + i;
+          if (i >= Q || tt >= p.L) continue;
+#pragma unroll
+          for (int np = 0; np < 2; ++np) {
+            const int pc = 8 * np + 2 * t;
+            const float2 xv = *reinterpret_cast<const float2*>(sX + i * kXSm + pc);
+            const float y0 = fmaf(Dh, xv.x, acc[mi][np][2 * hr]), y1 = fmaf(Dh, xv.y, acc[mi][np][2 * hr + 1]);
+            T* yo = y + ((b * p.L + tt) * p.H + h) * kPm + pc;
+            if (sizeof(T) == 4 && y_vec) {
+              *reinterpret_cast<float2*>(yo) = make_float2(y0, y1);
+            } else {
+              yo[0] = from_op<T>(y0), yo[1] = from_op<T>(y1);
+            }
+          }
+        }
+    }
+    // State: S^T <- exp2(cs2_last) S^T + (w X)^T B, A = (w X)^T (p, j) from X, B = B^T rows (j, n).
+    {
+      const float decay = exp2_approx(sV[2 * kT + kT - 1]);
+#pragma unroll
+      for (int nn = 0; nn < 8; ++nn)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) st[nn][e] *= decay;
+#pragma unroll
+      for (int kj = 0; kj < kT / 8; ++kj) {
+        const int j = 8 * kj + 2 * t;
+        const float w0 = sV[3 * kT + j], w1 = sV[3 * kT + j + 1];
+        const float* xp = sX + j * kXSm + g;
+        const float av[4] = {w0 * xp[0], w0 * xp[8], w1 * xp[kXSm], w1 * xp[kXSm + 8]};
+        const Frag<4> xa = split<false>(av);
+#pragma unroll
+        for (int nn = 0; nn < 8; ++nn) {
+          const int o = (8 * nn + g) * kBS + j;
+          Frag<2> bf;
+          const float2 h2 = *reinterpret_cast<const float2*>(sBt + o);
+          bf.hi[0] = __float_as_uint(h2.x), bf.hi[1] = __float_as_uint(h2.y);
+          if constexpr (!kIn) {
+            const float2 l2 = *reinterpret_cast<const float2*>(sBl + o);
+            bf.lo[0] = __float_as_uint(l2.x), bf.lo[1] = __float_as_uint(l2.y);
+          }
+          mma3<false, kIn>(st[nn], xa, bf);
+        }
+      }
+    }
+  }
+  if constexpr (kMode == 0 || kMode == 2) {
+#pragma unroll
+    for (int nn = 0; nn < 8; ++nn)
+#pragma unroll
+      for (int e = 0; e < 4; ++e)
+        if (st_n(nn, e) < N) gstate[int64_t(st_n(nn, e)) * kPm + st_p(e)] = st[nn][e];
+    if (lane == 0) lsum[(b * p.H + h) * p.nseg + k] = lsum_acc * kLn2;
+  }
+}
+
+}  // namespace
+
+namespace ssd {
+
+// The host side of the tile prefetch's conditions, for every block of the launch: P 16, 4 heads per block, N a
+// multiple of two 16-byte vectors and <= 64, base pointers 16-byte aligned and every batch and step stride in whole
+// vectors (x's heads are 16 elements, B/C's groups N: whole vectors too).
+bool mma_walk_ok(const Params& p, int hb, int64_t P, size_t es, const void* v, const void* u, const void* Cm,
+                 bool with_c) {
+  if (std::getenv("STEREORT_SSD_CUDA_CORES") != nullptr) return false;
+  const int64_t kv = 16 / int64_t(es);
+  if (P != kPm || hb != kHm || p.N > kNm || p.N % (2 * kv) != 0 || p.Q > kT) return false;
+  auto a16 = [](const void* q) { return (reinterpret_cast<uintptr_t>(q) & 15) == 0; };
+  if (!a16(v) || !a16(u) || (with_c && !a16(Cm))) return false;
+  if (p.sxb % kv || p.sxl % kv || p.sbb % kv || p.sbl % kv) return false;
+  return !with_c || (p.scb % kv == 0 && p.scl % kv == 0);
+}
+
+// kMode as in launch_walk (cuda/ssd_fwd.cu); operands v in x's slot, u in B's. Call only when mma_walk_ok.
+template <int kMode>
+void launch_mma_walk(const Params& p, DType xt, const void* v, const float* dt, const float* A, const void* u,
+                     const void* Cm, const float* D, float* seg, float* lsum, void* y, float* cstates,
+                     const Context& ctx) {
+  const dim3 grid(unsigned(p.nseg), unsigned(p.H / kHm), unsigned(p.B)), block(32 * kHm);
+  dispatch_cuda_float(xt, "ssd_chunk_scan", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const size_t sz = size_t(MmaLayout<sizeof(T) == 4>::total(kMode == 1)) * 4;
+    set_smem(ssd_mma_walk_kernel<T, kMode>, sz);
+    ssd_mma_walk_kernel<T, kMode><<<grid, block, sz, stream_of(ctx)>>>(
+        p, static_cast<const T*>(v), dt, A, static_cast<const T*>(u), static_cast<const T*>(Cm), D, seg, lsum,
+        static_cast<T*>(y), cstates);
+    STEREORT_LAUNCH_CHECK(kMode == 0   ? "ssd_mma_walk_kernel<state>"
+                          : kMode == 1 ? "ssd_mma_walk_kernel<output>"
+                          : kMode == 2 ? "ssd_mma_walk_kernel<adjoint>"
+                                       : "ssd_mma_walk_kernel<chunk states>");
+  });
+}
+template void launch_mma_walk<0>(const Params&, DType, const void*, const float*, const float*, const void*,
+                                 const void*, const float*, float*, float*, void*, float*, const Context&);
+template void launch_mma_walk<1>(const Params&, DType, const void*, const float*, const float*, const void*,
+                                 const void*, const float*, float*, float*, void*, float*, const Context&);
+template void launch_mma_walk<2>(const Params&, DType, const void*, const float*, const float*, const void*,
+                                 const void*, const float*, float*, float*, void*, float*, const Context&);
+template void launch_mma_walk<3>(const Params&, DType, const void*, const float*, const float*, const void*,
+                                 const void*, const float*, float*, float*, void*, float*, const Context&);
+
+}  // namespace ssd
+}  // namespace cuda
+}  // namespace stereort
