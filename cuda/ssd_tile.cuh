@@ -2,6 +2,8 @@
 //   (cuda/ssd_walk_mma.cu): the chunk tile (32 tokens), register loads from shared memory, the tile geometry, the
 //   one-chunk-ahead register prefetch of the global tiles, and the per-chunk decay vectors.
 #pragma once
+#include <algorithm>
+
 #include "cuda/ssd_common.cuh"
 
 namespace stereort {
@@ -83,6 +85,7 @@ template <typename T, int kP, int kNr>
 struct TilePrefetch {
   static constexpr int kV = 16 / int(sizeof(T)), kThreads = 128, kHeads = 4;
   static constexpr bool kUsable = kP <= 16 && kP % kV == 0 && kNr <= 64;
+  static constexpr int64_t kMaxRowStride = int64_t(1) << 25;  // elements: i * stride (i < 32) fits an int
   // The output walk always; the other walks in 16-bit only (f32 registers would cut their occupancy from 6 blocks).
   static constexpr bool enabled(int mode) { return kUsable && (mode == 1 || sizeof(T) == 2); }
   // Register budget (blocks of 128 threads per SM): the prefetching walks 3 (output) or 4, the f32 state walks 6 (as
@@ -97,35 +100,36 @@ struct TilePrefetch {
   static __host__ __device__ __forceinline__ bool ok(const Params& p, int hb, const T* x, const T* Bm, const T* Cm, int64_t b,
                                             int grp, int h0, bool with_c) {
     if (!kUsable || hb != kHeads || int(p.N) % (2 * kV) != 0 || p.N > kNr) return false;
+    if (p.sbl >= kMaxRowStride || (with_c && p.scl >= kMaxRowStride) || p.sxl >= kMaxRowStride) return false;
     const bool bo = ssd::aligned16(Bm + b * p.sbb + int64_t(grp) * p.N) && p.sbl % kV == 0;
     const bool co = !with_c || (ssd::aligned16(Cm + b * p.scb + int64_t(grp) * p.N) && p.scl % kV == 0);
     return bo && co && ssd::aligned16(x + b * p.sxb + int64_t(h0) * kP) && p.sxl % kV == 0;
   }
   // Chunk starting at step t0 (tokens i < Q with t0 + i < L; zero elsewhere).
+  // The chunk's base pointers are formed once (64-bit); a unit adds i * stride in 32 bits (ok() bounds the strides).
   __device__ __forceinline__ void fetch(const Params& p, int64_t t0, int64_t b, int grp, int h0, int h, const T* x,
                                         const float* dt, const T* Bm, const T* Cm, bool with_c) {
     const int tid = threadIdx.x, lane = tid & 31, nG = int(p.N) / kV, units = kT * nG;
+    const int nvalid = int(std::min<int64_t>(p.Q, p.L - t0));  // tokens of this chunk
+    const T* bb = Bm + b * p.sbb + t0 * p.sbl + int64_t(grp) * p.N;
+    const T* cb = with_c ? Cm + b * p.scb + t0 * p.scl + int64_t(grp) * p.N : nullptr;
+    const T* xb = x + b * p.sxb + t0 * p.sxl + int64_t(h0) * kP;
+    const int sbl = int(p.sbl), scl = int(p.scl), sxl = int(p.sxl);
 #pragma unroll
     for (int k = 0; k < kUBC; ++k) {
       const int u = tid + k * kThreads, i = (u >> 1) % kT, g = ((u >> 1) / kT) * 2 + (u & 1);
-      const int64_t t = t0 + i;
-      const bool v = u < units && i < p.Q && t < p.L;
-      rb[k] = v ? *reinterpret_cast<const uint4*>(Bm + b * p.sbb + t * p.sbl + int64_t(grp) * p.N + g * kV)
-                : make_uint4(0u, 0u, 0u, 0u);
+      const bool v = u < units && i < nvalid;
+      rb[k] = v ? *reinterpret_cast<const uint4*>(bb + (i * sbl + g * kV)) : make_uint4(0u, 0u, 0u, 0u);
       if (with_c)
-        rc[k] = v ? *reinterpret_cast<const uint4*>(Cm + b * p.scb + t * p.scl + int64_t(grp) * p.N + g * kV)
-                  : make_uint4(0u, 0u, 0u, 0u);
+        rc[k] = v ? *reinterpret_cast<const uint4*>(cb + (i * scl + g * kV)) : make_uint4(0u, 0u, 0u, 0u);
     }
 #pragma unroll
     for (int k = 0; k < kUX; ++k) {
       const int u = tid + k * kThreads, i = u / kXG, j = u % kXG;
-      const int64_t t = t0 + i;
-      const bool v = i < kT && i < p.Q && t < p.L;
-      rx[k] = v ? *reinterpret_cast<const uint4*>(x + b * p.sxb + t * p.sxl + int64_t(h0) * kP + j * kV)
-                : make_uint4(0u, 0u, 0u, 0u);
+      const bool v = i < kT && i < nvalid;
+      rx[k] = v ? *reinterpret_cast<const uint4*>(xb + (i * sxl + j * kV)) : make_uint4(0u, 0u, 0u, 0u);
     }
-    const int64_t t = t0 + lane;
-    dti = (lane < p.Q && t < p.L) ? dt[b * p.stb + t * p.stl + h] : 0.f;
+    dti = lane < nvalid ? dt[b * p.stb + (t0 + lane) * p.stl + h] : 0.f;
   }
   static __device__ __forceinline__ void unpack(const uint4& r, float (&f)[kV]) {
     const uint32_t w[4] = {r.x, r.y, r.z, r.w};

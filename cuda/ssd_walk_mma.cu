@@ -33,13 +33,14 @@ constexpr int kXSm = kPm + 4;               // row stride of X
 template <bool kLo>
 struct MmaLayout {
   static constexpr int kBt = 0, kCt = kNm * kBS, kCBt = kCt + kNm * kTS;
-  static __host__ __device__ constexpr int bt_lo(bool out) { return out ? kCBt + kT * kTS : kNm * kBS; }
+  static constexpr int kCBf = 6 * 32 * 4;  // C B^T: the 6 m16n8 tiles touching j <= i, in fragment order (float4 per lane)
+  static __host__ __device__ constexpr int bt_lo(bool out) { return out ? kCBt + kCBf : kNm * kBS; }
   static __host__ __device__ constexpr int ct_lo(bool out) { return bt_lo(out) + kNm * kBS; }
   static __host__ __device__ constexpr int shared(bool out) {
     return bt_lo(out) + (kLo ? kNm * kBS + (out ? kNm * kTS : 0) : 0);
   }
-  // per head: X [kT][kXSm], (output) M^T [kT][kTS], vectors [4][kT]
-  static __host__ __device__ constexpr int per_head(bool out) { return kT * kXSm + (out ? kT * kTS : 0) + 4 * kT; }
+  // per head: X [kT][kXSm], vectors [4][kT]
+  static __host__ __device__ constexpr int per_head(bool) { return kT * kXSm + 4 * kT; }
   static __host__ __device__ constexpr int total(bool out) { return shared(out) + kHm * per_head(out); }
 };
 
@@ -117,13 +118,12 @@ __global__ void __launch_bounds__(128, kMode == 1 ? 3 : 4)
   const int h0 = blockIdx.y * kHm, h = h0 + warp, grp = h0 / p.hg, N = int(p.N), Q = p.Q;
   float* sBt = sm + L::kBt;
   float* sCt = sm + L::kCt;
-  float* sCBt = sm + L::kCBt;
+  float* sCBf = sm + L::kCBt;
   float* sBl = sm + L::bt_lo(kOutput);  // f32 only
   float* sCl = sm + L::ct_lo(kOutput);
   float* hs = sm + L::shared(kOutput) + warp * L::per_head(kOutput);
   float* sX = hs;
-  float* sMt = hs + kT * kXSm;
-  float* sV = sMt + (kOutput ? kT * kTS : 0);
+  float* sV = hs + kT * kXSm;
   const float A2 = A[h] * kLog2e;
   const float Dh = Dskip ? Dskip[h] : 0.f;
   float* gstate = seg_states + ((b * p.H + h) * p.nseg + k) * p.N * kPm;  // (N, kPm) of this head and segment
@@ -169,30 +169,32 @@ __global__ void __launch_bounds__(128, kMode == 1 ? 3 : 4)
     if (cc + 1 < nc) pf.fetch(p, chunk_t0(cc + 1), b, grp, h0, h, x, dt, Bm, Cm, kOutput);
 
     if constexpr (kOutput) {
-      // CB^T[j][i] = C_i . B_j: the 6 m16n8 tiles with some j <= i (i rows 16 mi, j columns 8 nj), warp w takes tiles
-      // w and w + 4. A = C (i, n) from C^T, B = B^T (n, j).
+      // CB[i][j] = C_i . B_j: the 6 m16n8 tiles with some j <= i (tile 0, 1: rows 0..15, columns 8 tile; tile 2 + c:
+      // rows 16..31, columns 8 c), warp w takes tiles w and w + 4; two accumulators (even / odd k-steps) halve the MMA
+      // chain. A = C (i, n) from C^T, B = B^T (n, j). Stored in fragment order: lane l's 4 values at [tile][l].
       for (int tile = warp; tile < 6; tile += kHm) {
         const int mi = tile < 2 ? 0 : 1, nj = tile < 2 ? tile : tile - 2;
-        float d[4] = {0.f, 0.f, 0.f, 0.f};
+        float d[2][4] = {};
 #pragma unroll
         for (int ks = 0; ks < kNm / 8; ++ks) {
           const int oa = (8 * ks + 2 * t) * kTS + 16 * mi + g, ob = (8 * ks + 2 * t) * kBS + 8 * nj + g;
-          mma3<kIn, kIn>(d, frag_a_t<kIn>(sCt, sCl, kTS, oa), frag_b<kIn>(sBt, sBl, ob, kBS));
+          mma3<kIn, kIn>(d[ks & 1], frag_a_t<kIn>(sCt, sCl, kTS, oa), frag_b<kIn>(sBt, sBl, ob, kBS));
         }
-        float* o = sCBt + (8 * nj + 2 * t) * kTS + 16 * mi + g;
-        o[0] = d[0], o[kTS] = d[1], o[8] = d[2], o[kTS + 8] = d[3];
+        *reinterpret_cast<float4*>(sCBf + (tile * 32 + lane) * 4) =
+            make_float4(d[0][0] + d[1][0], d[0][1] + d[1][1], d[0][2] + d[1][2], d[0][3] + d[1][3]);
       }
       __syncthreads();
-      // M^T[j][i] = CB[i][j] exp2(seg2[i,j]) dt_j for j <= i, else 0 (lane = row i; seg2 grown down the row).
+      // Decay-mask exponents per 8-token block kb, without cancellation: q[kb] at lane x = sum_{r = 8 kb + 1 .. x} la2_r
+      // (lanes x > 8 kb), so seg2(i, j) = sum_{r = j+1 .. i} la2_r = q[kb](i) - q[kb](j) for j in block kb subtracts
+      // two sums of at most 31 terms that share their start; with la2 clamped at -32 (a weight 2^-32 across a step is
+      // already negligible, and a reset's -1e30 then cannot swamp the other terms) the difference is exact to a few
+      // ulps of 32 x 8. The exact weights of the CUDA-core walk's serial growth are the reference in the tests.
+      float q[4];
       {
-        float seg = 0.f;
-        for (int j = kT - 1; j >= 0; --j) {
-          const float m = j <= lane ? sCBt[j * kTS + lane] * exp2_approx(seg) * sV[j] : 0.f;
-          sMt[j * kTS + lane] = m;
-          if (j <= lane) seg += sV[kT + j];
-        }
+        const float la2c = fmaxf(sV[kT + lane], -32.f);
+#pragma unroll
+        for (int kb = 0; kb < 4; ++kb) q[kb] = ssd::warp_prefix_incl(lane > 8 * kb ? la2c : 0.f, lane);
       }
-      __syncwarp();
       // Y tiles (mi: rows 16 mi + g (+8); np: columns 8 np + 2t (+1)): first C S with S from the state registers.
       float acc[2][2][4];
 #pragma unroll
@@ -224,21 +226,34 @@ __global__ void __launch_bounds__(128, kMode == 1 ? 3 : 4)
 #pragma unroll
           for (int np = 0; np < 2; ++np) acc[mi][np][2 * hr] *= e, acc[mi][np][2 * hr + 1] *= e;
         }
-      // + M X: A = M (i, j) from M^T, B = X (j, p); M is zero above the diagonal, so rows 0..15 need j < 16 only.
+      // + M X, M[i][j] = CB[i][j] exp2(seg2(i, j)) dt_j for j <= i, else 0, built in registers: the CB tile's
+      // accumulator layout (rows g, g + 8; columns 2t, 2t + 1) is M's A-fragment layout under the K order above.
+      // B = X (j, p). Rows 0..15 need j < 16 only.
 #pragma unroll
       for (int kj = 0; kj < kT / 8; ++kj) {
+        const int j0 = 8 * kj + 2 * t;
         Frag<2> xb[2];
 #pragma unroll
         for (int np = 0; np < 2; ++np) {
-          const float* xp = sX + (8 * kj + 2 * t) * kXSm + 8 * np + g;
+          const float* xp = sX + j0 * kXSm + 8 * np + g;
           const float v[2] = {xp[0], xp[kXSm]};
           xb[np] = split<kIn>(v);
         }
+        const float qj[2] = {__shfl_sync(0xffffffffu, q[kj], j0), __shfl_sync(0xffffffffu, q[kj], j0 + 1)};
+        const float2 dtj = *reinterpret_cast<const float2*>(sV + j0);
 #pragma unroll
         for (int mi = 0; mi < 2; ++mi) {
           if (mi == 0 && kj >= 2) continue;
-          const int o = (8 * kj + 2 * t) * kTS + 16 * mi + g;
-          const float av[4] = {sMt[o], sMt[o + 8], sMt[o + kTS], sMt[o + kTS + 8]};
+          const float4 cb = *reinterpret_cast<const float4*>(sCBf + ((mi == 0 ? kj : 2 + kj) * 32 + lane) * 4);
+          float w[2][2];  // [row half][column]
+#pragma unroll
+          for (int hr = 0; hr < 2; ++hr) {
+            const int i = 16 * mi + 8 * hr + g;
+            const float qi = __shfl_sync(0xffffffffu, q[kj], i);
+            w[hr][0] = j0 <= i ? exp2_approx(qi - qj[0]) * dtj.x : 0.f;
+            w[hr][1] = j0 + 1 <= i ? exp2_approx(qi - qj[1]) * dtj.y : 0.f;
+          }
+          const float av[4] = {cb.x * w[0][0], cb.z * w[1][0], cb.y * w[0][1], cb.w * w[1][1]};
           const Frag<4> ma = split<false>(av);
 #pragma unroll
           for (int np = 0; np < 2; ++np) mma3<false, kIn>(acc[mi][np], ma, xb[np]);
@@ -320,6 +335,8 @@ bool mma_walk_ok(const Params& p, int hb, int64_t P, size_t es, const void* v, c
   auto a16 = [](const void* q) { return (reinterpret_cast<uintptr_t>(q) & 15) == 0; };
   if (!a16(v) || !a16(u) || (with_c && !a16(Cm))) return false;
   if (p.sxb % kv || p.sxl % kv || p.sbb % kv || p.sbl % kv) return false;
+  constexpr int64_t kMax = TilePrefetch<float, kPm, kNm>::kMaxRowStride;
+  if (p.sxl >= kMax || p.sbl >= kMax || (with_c && p.scl >= kMax)) return false;
   return !with_c || (p.scb % kv == 0 && p.scl % kv == 0);
 }
 
