@@ -101,8 +101,12 @@ __device__ __forceinline__ Frag<2> frag_b(const float* hi, const float* lo, int 
   return f;
 }
 
+// 3 blocks of 128 threads per SM (<= 168 registers), measured on the H100 (StereoMamba shape, both directions) against
+// 2 and 4: forward f32 0.691 ms vs 0.714 (2) and 0.852 (4: the output walk spills), bf16 0.496 vs 0.517 / 0.526. Two
+// warps per head (each half the state's n tiles, 256-thread blocks) for the state-only walks measured slower too
+// (f32 0.725 ms, bf16 0.505).
 template <typename T, int kMode>
-__global__ void __launch_bounds__(128, kMode == 1 ? 3 : 4)
+__global__ void __launch_bounds__(128, 3)
     ssd_mma_walk_kernel(Params p, const T* __restrict__ x, const float* __restrict__ dt, const float* __restrict__ A,
                         const T* __restrict__ Bm, const T* __restrict__ Cm, const float* __restrict__ Dskip,
                         float* __restrict__ seg_states, float* __restrict__ lsum, T* __restrict__ y,
@@ -259,7 +263,9 @@ __global__ void __launch_bounds__(128, kMode == 1 ? 3 : 4)
           for (int np = 0; np < 2; ++np) mma3<false, kIn>(acc[mi][np], ma, xb[np]);
         }
       }
-      // y = Y + D x, rows i < Q with t0 + i < L.
+      // y = Y + D x, rows i < Q with t0 + i < L (row i at yc + i H kPm).
+      T* yc = y + ((b * p.L + t0) * p.H + h) * kPm;
+      const int yrow = int(p.H) * kPm;
 #pragma unroll
       for (int mi = 0; mi < 2; ++mi)
 #pragma unroll
@@ -272,7 +278,7 @@ __global__ void __launch_bounds__(128, kMode == 1 ? 3 : 4)
             const int pc = 8 * np + 2 * t;
             const float2 xv = *reinterpret_cast<const float2*>(sX + i * kXSm + pc);
             const float y0 = fmaf(Dh, xv.x, acc[mi][np][2 * hr]), y1 = fmaf(Dh, xv.y, acc[mi][np][2 * hr + 1]);
-            T* yo = y + ((b * p.L + tt) * p.H + h) * kPm + pc;
+            T* yo = yc + (i * yrow + pc);
             if (sizeof(T) == 4 && y_vec) {
               *reinterpret_cast<float2*>(yo) = make_float2(y0, y1);
             } else {
@@ -288,6 +294,9 @@ __global__ void __launch_bounds__(128, kMode == 1 ? 3 : 4)
       for (int nn = 0; nn < 8; ++nn)
 #pragma unroll
         for (int e = 0; e < 4; ++e) st[nn][e] *= decay;
+      // Per k-step: the 8 B fragments loaded first, then the products ordered term by term across the 8 independent
+      // accumulators (a tile's 3 products are a dependent chain; Nsight Compute showed the MMAs waiting on their
+      // operand loads and on each other when each tile's 3 products were issued together).
 #pragma unroll
       for (int kj = 0; kj < kT / 8; ++kj) {
         const int j = 8 * kj + 2 * t;
@@ -295,18 +304,25 @@ __global__ void __launch_bounds__(128, kMode == 1 ? 3 : 4)
         const float* xp = sX + j * kXSm + g;
         const float av[4] = {w0 * xp[0], w0 * xp[8], w1 * xp[kXSm], w1 * xp[kXSm + 8]};
         const Frag<4> xa = split<false>(av);
+        Frag<2> bf[8];
 #pragma unroll
         for (int nn = 0; nn < 8; ++nn) {
           const int o = (8 * nn + g) * kBS + j;
-          Frag<2> bf;
           const float2 h2 = *reinterpret_cast<const float2*>(sBt + o);
-          bf.hi[0] = __float_as_uint(h2.x), bf.hi[1] = __float_as_uint(h2.y);
+          bf[nn].hi[0] = __float_as_uint(h2.x), bf[nn].hi[1] = __float_as_uint(h2.y);
           if constexpr (!kIn) {
             const float2 l2 = *reinterpret_cast<const float2*>(sBl + o);
-            bf.lo[0] = __float_as_uint(l2.x), bf.lo[1] = __float_as_uint(l2.y);
+            bf[nn].lo[0] = __float_as_uint(l2.x), bf[nn].lo[1] = __float_as_uint(l2.y);
           }
-          mma3<false, kIn>(st[nn], xa, bf);
         }
+#pragma unroll
+        for (int nn = 0; nn < 8; ++nn) mma_tf32(st[nn], xa.lo, bf[nn].hi);
+        if constexpr (!kIn) {
+#pragma unroll
+          for (int nn = 0; nn < 8; ++nn) mma_tf32(st[nn], xa.hi, bf[nn].lo);
+        }
+#pragma unroll
+        for (int nn = 0; nn < 8; ++nn) mma_tf32(st[nn], xa.hi, bf[nn].hi);
       }
     }
   }
