@@ -368,6 +368,33 @@ TEST_CASE("ssd: CUDA-core walks on the tensor-core walks' shapes (STEREORT_SSD_C
   check_cuda(s, DType::F32, 32, 1e-5, "CUDA cores cross-attn 16x20");
 }
 
+// The tensor-core walk builds the intra-chunk decay mask from per-block exponent sums with the log2 decays clamped at
+// -32 (cuda/ssd_walk_mma.cu). Resets (log a = -1e30 at a step, x = 0 there: the equivalence suite's reset regime, which
+// that suite runs on the CUDA-core walk only) and decays far past the clamp must still match the fp64 recurrence.
+TEST_CASE("ssd: CUDA tensor-core walk with resets and decays past its clamp matches the fp64 recurrence") {
+  STEREORT_REQUIRE_GPU();
+  const int64_t B = 2, L = 301, H = 4, P = 16;
+  SsdArgs a = make_args(B, L, H, P, 1, 64, true, true);  // 4 heads per group, P 16: the tensor-core walks
+  std::vector<double> dt = a.dt.to_vector(), x = a.x.to_vector(), A = a.A.to_vector();
+  A[3] = -200.0;  // head 3: log2 a = -289 dt, about -90 per step
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t t0 : {37, 100, 230})  // inside chunks of 32
+      for (int64_t h = 0; h < H; ++h) {
+        dt[size_t((b * L + t0) * H + h)] = 1e30 / std::fabs(A[size_t(h)]);
+        for (int64_t p = 0; p < P; ++p) x[size_t(((b * L + t0) * H + h) * P + p)] = 0.0;
+      }
+  a.dt = Tensor::from_vector(dt, {B, L, H}, DType::F64);
+  a.x = Tensor::from_vector(x, {B, L, H, P}, DType::F64);
+  a.A = Tensor::from_vector(A, {H}, DType::F64);
+  SsdArgs d = cast(a, DType::F32, DType::F32, gpu());
+  d.chunk_size = 32;
+  SsdArgs r = cast(d, DType::F64, DType::F64, Device::cpu());
+  SsdResult want = ref::ssd_recurrent(r);
+  SsdResult got = ssd_chunk_scan(d);
+  expect_rel(got.y.cpu().to(DType::F64), want.y, 1e-5, "y with resets");
+  expect_rel(got.final_state.cpu().to(DType::F64), want.final_state, 1e-5, "final state with resets");
+}
+
 TEST_CASE("ssd: CUDA rejects f64 and unsupported head sizes with a clear message") {
   STEREORT_REQUIRE_GPU();
   SsdArgs a = cast(make_args(1, 8, 2, 16, 1, 8, false, false), DType::F64, DType::F64, gpu());
