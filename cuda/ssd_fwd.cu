@@ -14,7 +14,10 @@
 //     lane reads its rows with vector loads. A lane's state rows are interleaved (rg + 8 r) so the 8 row groups read
 //     8 bank groups; the next chunk's tiles are prefetched into registers as 16-byte vectors (TilePrefetch).
 //   Measured (H100, StereoMamba cross-attention, both directions): f32 1.14 ms, bf16 0.98 ms (5.5x / 4.7x the fp32
-//   FMA floor); the output walk is then bound by shared-memory wavefronts and FFMA issue about equally. The intra-chunk mask is built once per (head, chunk) into shared memory
+//   FMA floor); the output walk is then bound by shared-memory wavefronts and FFMA issue about equally. At that shape
+//   (P 16, 4 heads per block) the walks now run on tensor cores instead (cuda/ssd_walk_mma.cu, launch_walk's first
+//   test): 0.69 / 0.50 ms. These CUDA-core walks serve every other shape. The intra-chunk mask is built once per
+//   (head, chunk) into shared memory
 //     as M^T[j][i] = CB[i][j] exp(seg[i,j]) dt_j, seg grown one log a at a time along the row (lane i): nothing
 //     subtracts two cumulative sums (a reset log a = -1e30 leaves every other exponent exact).
 //   Exponentials are ex2.approx of log2-scaled sums (relative error ~1e-7 where the weight matters).
