@@ -194,11 +194,12 @@ __global__ void __launch_bounds__(128, 3)
             make_float4(d[0][0] + d[1][0], d[0][1] + d[1][1], d[0][2] + d[1][2], d[0][3] + d[1][3]);
       }
       __syncthreads();
-      // Decay-mask exponents per 8-token block kb, without cancellation: q[kb] at lane x = sum_{r = 8 kb + 1 .. x} la2_r
-      // (lanes x > 8 kb), so seg2(i, j) = sum_{r = j+1 .. i} la2_r = q[kb](i) - q[kb](j) for j in block kb subtracts
-      // two sums of at most 31 terms that share their start; with la2 clamped at -32 (a weight 2^-32 across a step is
-      // already negligible, and a reset's -1e30 then cannot swamp the other terms) the difference is exact to a few
-      // ulps of 32 x 8. The exact weights of the CUDA-core walk's serial growth are the reference in the tests.
+      // Decay-mask exponents per 8-token block kb: q[kb] at lane x = sum_{r = 8 kb + 1 .. x} la2_r (lanes x > 8 kb), so
+      // seg2(i, j) = sum_{r = j+1 .. i} la2_r = q[kb](i) - q[kb](j) for j in block kb. The subtracted q[kb](j) sums at
+      // most 7 terms, so the cancellation error is a few ulps of |seg2| + 2 |q[kb](j)|; la2 is clamped at -32 first (a
+      // factor 2^-32 across one step already zeroes a weight for fp32 purposes), which keeps |q[kb](j)| <= 224 and
+      // stops a reset's -1e30 from swamping the terms after it. The CUDA-core walk grows each exponent term by term
+      // instead; tests compare both with the fp64 recurrence, resets included.
       float q[4];
       {
         const float la2c = fmaxf(sV[kT + lane], -32.f);
