@@ -24,6 +24,7 @@
 //   products into 4 partial sums measured slower (5.03 ms).
 #include <algorithm>
 
+#include "cuda/mma_tf32.cuh"
 #include "cuda/ssd_common.cuh"
 #include "ops/reduce.h"
 
@@ -44,6 +45,113 @@ __device__ __forceinline__ int chunks_in_segment(const Params& p, int64_t k) {
   int64_t left = p.L - first;
   int64_t n = (left + p.Q - 1) / p.Q;
   return int(n < p.seg_chunks ? n : p.seg_chunks);
+}
+
+// The state rows of one chunk on tensor cores (3xTF32, cuda/mma_tf32.cuh), for P 16 and N a multiple of 8:
+//   Goff_i = exp(cs_i) dy_i . (C S_in)_i for this warp's head (Y_off = C S_in, 32 x 16, on MMAs), returned for
+//   token lane; and for the block's heads summed, dC_off[i][n] = sum_h exp(cs_h,i) (S_in,h dy_h,i)[n] and
+//   dB_off[i][n] = sum_h exp(suf_h,i) dt_h,i (G_in,h x_h,i)[n] stored to sdC / sdB (rows i < Q): two GEMMs with
+//   K = heads x P, their 16 x 8 output tiles shared out over the warps, so no shared-memory float atomics (CAS loops
+//   on sm_90). S_in of head h0 + w at s0 + w s_stride (global, (N, P) rows); kIn: C exact in TF32 (16-bit inputs).
+//   K order inside a k-step: the lane with t = lane % 4 supplies k = 2t, 2t + 1 to both operands (float2 reads).
+template <bool kIn>
+__device__ float state_rows_mma(const Params& p, const Layout& lay, float* sm, const float* s0, int64_t s_stride,
+                                int warp, int lane) {
+  constexpr int kP = 16, PS = kP + 4;
+  const int g = lane >> 2, t = lane & 3, Q = p.Q, NS = p.NS, nnt = int(p.N) / 8;
+  const float* heads = sm + lay.head;
+  const float* sC = sm + lay.C;
+  auto row2 = [&](const float* base, int i, int ld, int col) {  // (row i, col .. col + 1) of a Q-row array, 0 past Q
+    return i < Q ? *reinterpret_cast<const float2*>(base + i * ld + col) : make_float2(0.f, 0.f);
+  };
+  // Y_off = C S_in for this warp's head: rows i (2 halves mi), columns p (2 halves np), k = n.
+  const float* hw = heads + warp * lay.per_head;
+  const float* Sw = s0 + warp * s_stride;
+  float yo[2][2][4] = {};
+  for (int ks = 0; ks < nnt; ++ks) {
+    Frag<2> sb[2];
+#pragma unroll
+    for (int np = 0; np < 2; ++np) {
+      const float* q = Sw + (8 * ks + 2 * t) * kP + 8 * np + g;
+      const float v[2] = {q[0], q[kP]};
+      sb[np] = split<false>(v);
+    }
+#pragma unroll
+    for (int mi = 0; mi < 2; ++mi) {
+      const float2 c0 = row2(sC, 16 * mi + g, NS, 8 * ks + 2 * t), c1 = row2(sC, 16 * mi + g + 8, NS, 8 * ks + 2 * t);
+      const float av[4] = {c0.x, c1.x, c0.y, c1.y};
+      const Frag<4> ca = split<kIn>(av);
+#pragma unroll
+      for (int np = 0; np < 2; ++np) mma3<kIn, false>(yo[mi][np], ca, sb[np]);
+    }
+  }
+  // Goff: row dots with dy over the lane's 4 columns, summed over the quad; lane x then fetches token x's sum from
+  // lane 4 (x % 8), slot x / 8 (= 2 mi + row half).
+  float part[4];
+#pragma unroll
+  for (int mi = 0; mi < 2; ++mi)
+#pragma unroll
+    for (int hr = 0; hr < 2; ++hr) {
+      const int i = 16 * mi + 8 * hr + g;
+      float v = 0.f;
+#pragma unroll
+      for (int np = 0; np < 2; ++np) {
+        const float2 d = row2(hw + lay.DY, i, PS, 8 * np + 2 * t);
+        v += d.x * yo[mi][np][2 * hr] + d.y * yo[mi][np][2 * hr + 1];
+      }
+      v += __shfl_xor_sync(0xffffffffu, v, 1);
+      part[2 * mi + hr] = v + __shfl_xor_sync(0xffffffffu, v, 2);
+    }
+  float goff = 0.f;
+#pragma unroll
+  for (int s = 0; s < 4; ++s) {
+    const float v = __shfl_sync(0xffffffffu, part[s], (lane & 7) * 4);
+    if ((lane >> 3) == s) goff = v;
+  }
+  goff *= hw[lay.V + kVexp * 32 + lane];  // exp(cs_i), 0 past Q
+
+  // dC_off and dB_off: output tile pairs (columns n 8 nn .. + 7, both row halves) round-robin over the warps, k = (head,
+  // p). A = exp(cs) dy (dC) or exp(suf) dt x (dB) rows, B = S_in / G_in rows (n, p).
+  float* sdC = sm + lay.dC;
+  float* sdB = sm + lay.dB;
+  for (int nn = warp; nn < nnt; nn += p.hb) {
+    float dc[2][4] = {}, db[2][4] = {};
+    for (int hh = 0; hh < p.hb; ++hh) {
+      const float* hx = heads + hh * lay.per_head;
+      const float* Sh = s0 + hh * s_stride;
+      float ev[4], wv[4];  // rows g + 8 s
+#pragma unroll
+      for (int r = 0; r < 4; ++r) ev[r] = hx[lay.V + kVexp * 32 + 8 * r + g], wv[r] = hx[lay.V + kVw * 32 + 8 * r + g];
+#pragma unroll
+      for (int ks = 0; ks < 2; ++ks) {
+        const float2 sv = *reinterpret_cast<const float2*>(Sh + (8 * nn + g) * kP + 8 * ks + 2 * t);
+        const float2 gv = *reinterpret_cast<const float2*>(hx + lay.S + (8 * nn + g) * PS + 8 * ks + 2 * t);
+        const float s2[2] = {sv.x, sv.y}, g2[2] = {gv.x, gv.y};
+        const Frag<2> sf = split<false>(s2), gf = split<false>(g2);
+#pragma unroll
+        for (int mi = 0; mi < 2; ++mi) {
+          const int i0 = 16 * mi + g, i1 = i0 + 8;
+          const float e0 = ev[2 * mi], e1 = ev[2 * mi + 1], w0 = wv[2 * mi], w1 = wv[2 * mi + 1];
+          const float2 d0 = row2(hx + lay.DY, i0, PS, 8 * ks + 2 * t), d1 = row2(hx + lay.DY, i1, PS, 8 * ks + 2 * t);
+          const float2 x0 = row2(hx + lay.X, i0, PS, 8 * ks + 2 * t), x1 = row2(hx + lay.X, i1, PS, 8 * ks + 2 * t);
+          const float ac[4] = {e0 * d0.x, e1 * d1.x, e0 * d0.y, e1 * d1.y};
+          const float ab[4] = {w0 * x0.x, w1 * x1.x, w0 * x0.y, w1 * x1.y};
+          mma3<false, false>(dc[mi], split<false>(ac), sf);
+          mma3<false, false>(db[mi], split<false>(ab), gf);
+        }
+      }
+    }
+#pragma unroll
+    for (int mi = 0; mi < 2; ++mi)
+#pragma unroll
+      for (int hr = 0; hr < 2; ++hr) {
+        const int i = 16 * mi + 8 * hr + g;
+        if (i >= Q) continue;
+        *reinterpret_cast<float2*>(sdC + i * NS + 8 * nn + 2 * t) = make_float2(dc[mi][2 * hr], dc[mi][2 * hr + 1]);
+        *reinterpret_cast<float2*>(sdB + i * NS + 8 * nn + 2 * t) = make_float2(db[mi][2 * hr], db[mi][2 * hr + 1]);
+      }
+  }
+  return goff;
 }
 
 template <typename T, int kP>
@@ -94,6 +202,7 @@ __global__ void __launch_bounds__(256) ssd_bwd_kernel(
                      (p.sxl * es) % 16 == 0 && (dyl * es) % 16 == 0 && ssd::aligned16(Bb) && ssd::aligned16(Cb) &&
                      ssd::aligned16(xb) && ssd::aligned16(dyh);
   const bool bc4 = N % 4 == 0 && ssd::aligned16(dBf) && ssd::aligned16(dCf);  // dB/dC rows as float4
+  const bool rows_mma = kP == 16 && N % 8 == 0;  // the state rows on tensor cores (state_rows_mma)
   T* gB = reinterpret_cast<T*>(sm + lay.stage);  // [Q][N] B, C, then [Q][hk] x, dy
   T* gC = gB + Q * N;
   T* gX = gC + Q * N;
@@ -143,7 +252,7 @@ __global__ void __launch_bounds__(256) ssd_bwd_kernel(
     }
     ssd::store_dt(heads, lay.per_head, lay.V + kVdt * 32, dt_next, p);
     for (int idx = threadIdx.x; idx < Q * ldq; idx += blockDim.x) sW[idx] = 0.f;
-    for (int idx = threadIdx.x; idx < Q * p.NS; idx += blockDim.x) sdB[idx] = sdC[idx] = 0.f;
+    for (int idx = threadIdx.x; !rows_mma && idx < Q * p.NS; idx += blockDim.x) sdB[idx] = sdC[idx] = 0.f;
     sV[kVrow * 32 + lane] = 0.f;
     __syncthreads();
     if (c > 0) {  // the staging buffer is free again
@@ -226,9 +335,23 @@ __global__ void __launch_bounds__(256) ssd_bwd_kernel(
     }
 
     // State rows, lane = n: terms through S_in (dC_off, Goff, Gcross) and G_in (dB_off), summed over heads in smem.
-    // One state row at a time keeps registers low; part[i] collects the lane's share of Goff_i.
     float Goff = 0.f, gcross = 0.f;
-    {
+    if (rows_mma) {
+#pragma unroll
+      for (int r = 0; r < R; ++r) {  // Gcross's <G_in, S_in>, lane = n
+        const int n = lane + 32 * r;
+        if (n >= p.N) break;
+        float sin[kP], gn[kP];
+        ssd::load_row<kP>(sin, sbuf_h + c * NP + int64_t(n) * kP);
+        ssd::load_row<kP>(gn, sG + n * PS);
+#pragma unroll
+        for (int q = 0; q < kP; ++q) gcross += gn[q] * sin[q];
+      }
+      if constexpr (kP == 16)
+        Goff = state_rows_mma<sizeof(T) == 2>(p, lay, sm, sbuf + ((b * p.H + h0) * p.nseg + k) * p.seg_chunks * NP + c * NP,
+                                              p.nseg * p.seg_chunks * NP, warp, lane);
+    } else {
+      // One state row at a time keeps registers low; part[i] collects the lane's share of Goff_i.
       float part[ssd::kMaxChunk];
 #pragma unroll
       for (int i = 0; i < ssd::kMaxChunk; ++i) part[i] = 0.f;

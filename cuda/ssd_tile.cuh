@@ -4,6 +4,7 @@
 #pragma once
 #include <algorithm>
 
+#include "cuda/mma_tf32.cuh"
 #include "cuda/ssd_common.cuh"
 
 namespace stereort {
@@ -14,12 +15,6 @@ using ssd::Params;
 
 constexpr int kT = 32;       // tokens per tile (the chunk, Q <= 32, zero-padded)
 constexpr int kTS = kT + 4;  // row stride of the transposed [n][token] / [j][i] tiles (16-byte aligned rows)
-
-// The TF32 high part of x: its top 19 bits (sign, exponent, 10 mantissa bits), truncated. One LOP3, where
-// cvt.rna.tf32.f32 compiles to five instructions on sm_90; NaN and Inf stay NaN and Inf. With lo = x - hi exact
-// (|lo| < 2^-10 |x|) and the MMA reading lo's top 11 significant bits, a 3-product a b (hi hi + hi lo + lo hi, the
-// tensor-core walk's "3xTF32") misses at most 3 * 2^-20 |a b|.
-__device__ __forceinline__ float tf32_hi(float x) { return __uint_as_float(__float_as_uint(x) & 0xffffe000u); }
 
 // kR consecutive floats (16-byte aligned when kR >= 4, 8-byte when 2) into registers.
 template <int kR>

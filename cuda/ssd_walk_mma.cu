@@ -50,40 +50,6 @@ struct MmaLayout {
   static __host__ __device__ constexpr int total(bool out) { return shared(out) + kHm * per_head(out); }
 };
 
-// A fragment's values as TF32 high parts and (unless exact) low parts.
-template <int kE>
-struct Frag {
-  uint32_t hi[kE], lo[kE];
-};
-template <bool kExact, int kE>
-__device__ __forceinline__ Frag<kE> split(const float (&v)[kE]) {
-  Frag<kE> f;
-#pragma unroll
-  for (int e = 0; e < kE; ++e) {
-    if constexpr (kExact) {
-      f.hi[e] = __float_as_uint(v[e]), f.lo[e] = 0u;
-    } else {
-      const float h = tf32_hi(v[e]);
-      f.hi[e] = __float_as_uint(h), f.lo[e] = __float_as_uint(v[e] - h);
-    }
-  }
-  return f;
-}
-
-__device__ __forceinline__ void mma_tf32(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
-  asm("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-}
-
-// d += a b at fp32 accuracy: the small cross terms first, then hi x hi.
-template <bool kAExact, bool kBExact>
-__device__ __forceinline__ void mma3(float (&d)[4], const Frag<4>& a, const Frag<2>& b) {
-  if constexpr (!kAExact) mma_tf32(d, a.lo, b.hi);
-  if constexpr (!kBExact) mma_tf32(d, a.hi, b.lo);
-  mma_tf32(d, a.hi, b.hi);
-}
-
 // A fragment (16 x 8: rows g, g + 8; k = 2t, 2t + 1) of a matrix stored transposed, s[k][row], at element
 // `o` = (k0 + 2t) ld + r0 + g: its TF32 parts from hi and (unless exact) lo.
 template <bool kExact>
