@@ -154,6 +154,99 @@ __device__ float state_rows_mma(const Params& p, const Layout& lay, float* sm, c
   return goff;
 }
 
+// The adjoint leaving a chunk on tensor cores (P 16, N a multiple of 8), this warp's head:
+//   G[n][p] <- decay G[n][p] + sum_s w_s C[s][n] dy[s][p]   (sG rows (N, P + 4); w 0 past Q)
+//   m16 tiles of rows n, columns p (2 halves), k = s with the lane's k = 2t, 2t + 1; rows s past Q and n past N read 0.
+template <bool kIn>
+__device__ void adjoint_update_mma(float* sG, float decay, const float* w, const float* sC, const float* sDY,
+                                   const Params& p, int lane) {
+  constexpr int kP = 16, PS = kP + 4;
+  const int g = lane >> 2, t = lane & 3, Q = p.Q, N = int(p.N), NS = p.NS;
+  for (int mt = 0; mt < (N + 15) / 16; ++mt) {
+    const int n0 = 16 * mt + g, n1 = n0 + 8;
+    float acc[2][4];
+#pragma unroll
+    for (int np = 0; np < 2; ++np)
+#pragma unroll
+      for (int hr = 0; hr < 2; ++hr) {
+        const int n = hr ? n1 : n0;
+        const float2 v = n < N ? *reinterpret_cast<const float2*>(sG + n * PS + 8 * np + 2 * t) : make_float2(0.f, 0.f);
+        acc[np][2 * hr] = decay * v.x, acc[np][2 * hr + 1] = decay * v.y;
+      }
+#pragma unroll
+    for (int ks = 0; ks < ssd::kMaxChunk / 8; ++ks) {
+      const int s0 = 8 * ks + 2 * t, s1 = s0 + 1;
+      auto c = [&](int sr, int n) { return sr < Q && n < N ? sC[sr * NS + n] : 0.f; };
+      const float av[4] = {c(s0, n0), c(s0, n1), c(s1, n0), c(s1, n1)};
+      const Frag<4> ca = split<kIn>(av);
+      const float w0 = s0 < Q ? w[s0] : 0.f, w1 = s1 < Q ? w[s1] : 0.f;
+#pragma unroll
+      for (int np = 0; np < 2; ++np) {
+        const float b2[2] = {s0 < Q ? w0 * sDY[s0 * PS + 8 * np + g] : 0.f, s1 < Q ? w1 * sDY[s1 * PS + 8 * np + g] : 0.f};
+        mma3<kIn, false>(acc[np], ca, split<false>(b2));
+      }
+    }
+#pragma unroll
+    for (int np = 0; np < 2; ++np)
+#pragma unroll
+      for (int hr = 0; hr < 2; ++hr) {
+        const int n = hr ? n1 : n0;
+        if (n < N)
+          *reinterpret_cast<float2*>(sG + n * PS + 8 * np + 2 * t) = make_float2(acc[np][2 * hr], acc[np][2 * hr + 1]);
+      }
+  }
+}
+
+// dB, dC of one chunk for the group on tensor cores (N a multiple of 8, 8-byte aligned outputs):
+//   dB[i][n] = sdB[i][n] + sum_s W[s][i] C[s][n],  dC[i][n] = sdC[i][n] + sum_j W[i][j] B[j][n]
+//   (W zero outside s >= j), output tiles (16 rows i x 8 columns n) shared out over the warps, k = token with the lane's
+//   k = 2t, 2t + 1; each element leaves as part of one 8-byte store (or add, when blocks share the group's elements).
+//   o0 = dB/dC offset of (token t0, group, n 0); rows i with t0 + i >= L are skipped.
+template <bool kIn>
+__device__ void dbdc_mma(float* dBf, float* dCf, int64_t o0, int64_t orow, int nvalid, const float* sm,
+                         const Layout& lay, const Params& p, int warp, int lane, bool atomic) {
+  const int g = lane >> 2, t = lane & 3, Q = p.Q, NS = p.NS, ldq = Q + 1, nnt = int(p.N) / 8;
+  const float *sB = sm + lay.B, *sC = sm + lay.C, *sW = sm + lay.W, *sdB = sm + lay.dB, *sdC = sm + lay.dC;
+  for (int tile = warp; tile < 2 * nnt; tile += p.hb) {
+    const int mi = tile / nnt, nn = tile - mi * nnt, i0 = 16 * mi + g, i1 = i0 + 8, n = 8 * nn + g;
+    float ab[4] = {0.f, 0.f, 0.f, 0.f}, ac[4] = {0.f, 0.f, 0.f, 0.f};
+#pragma unroll
+    for (int ks = 0; ks < ssd::kMaxChunk / 8; ++ks) {
+      const int s0 = 8 * ks + 2 * t, s1 = s0 + 1;
+      auto w = [&](int r, int c) { return r < Q && c < Q ? sW[r * ldq + c] : 0.f; };
+      const float wb[4] = {w(s0, i0), w(s0, i1), w(s1, i0), w(s1, i1)};  // A = W^T (i, s)
+      const float wc[4] = {w(i0, s0), w(i1, s0), w(i0, s1), w(i1, s1)};  // A = W (i, j)
+      const float cb[2] = {s0 < Q ? sC[s0 * NS + n] : 0.f, s1 < Q ? sC[s1 * NS + n] : 0.f};
+      const float bb[2] = {s0 < Q ? sB[s0 * NS + n] : 0.f, s1 < Q ? sB[s1 * NS + n] : 0.f};
+      mma3<false, kIn>(ab, split<false>(wb), split<kIn>(cb));
+      mma3<false, kIn>(ac, split<false>(wc), split<kIn>(bb));
+    }
+#pragma unroll
+    for (int hr = 0; hr < 2; ++hr) {
+      const int i = hr ? i1 : i0, col = 8 * nn + 2 * t;
+      if (i >= nvalid) continue;
+      const float2 xb = *reinterpret_cast<const float2*>(sdB + i * NS + col);
+      const float2 xc = *reinterpret_cast<const float2*>(sdC + i * NS + col);
+      const float2 vb = make_float2(ab[2 * hr] + xb.x, ab[2 * hr + 1] + xb.y);
+      const float2 vc = make_float2(ac[2 * hr] + xc.x, ac[2 * hr + 1] + xc.y);
+      float2* db = reinterpret_cast<float2*>(dBf + o0 + i * orow + col);
+      float2* dc = reinterpret_cast<float2*>(dCf + o0 + i * orow + col);
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+      if (atomic) {
+        atomicAdd(db, vb);  // float2 atomicAdd: sm_90
+        atomicAdd(dc, vc);
+        continue;
+      }
+#endif
+      if (atomic) {
+        atomicAdd(&db->x, vb.x), atomicAdd(&db->y, vb.y), atomicAdd(&dc->x, vc.x), atomicAdd(&dc->y, vc.y);
+      } else {
+        *db = vb, *dc = vc;
+      }
+    }
+  }
+}
+
 template <typename T, int kP>
 __global__ void __launch_bounds__(256) ssd_bwd_kernel(
     Params p, const T* __restrict__ x, const T* __restrict__ dy, const float* __restrict__ dt,
@@ -203,6 +296,8 @@ __global__ void __launch_bounds__(256) ssd_bwd_kernel(
                      ssd::aligned16(xb) && ssd::aligned16(dyh);
   const bool bc4 = N % 4 == 0 && ssd::aligned16(dBf) && ssd::aligned16(dCf);  // dB/dC rows as float4
   const bool rows_mma = kP == 16 && N % 8 == 0;  // the state rows on tensor cores (state_rows_mma)
+  const bool bc_mma = N % 8 == 0 && (reinterpret_cast<uintptr_t>(dBf) & 7) == 0 &&
+                      (reinterpret_cast<uintptr_t>(dCf) & 7) == 0;  // dB, dC on tensor cores (dbdc_mma)
   T* gB = reinterpret_cast<T*>(sm + lay.stage);  // [Q][N] B, C, then [Q][hk] x, dy
   T* gC = gB + Q * N;
   T* gX = gC + Q * N;
@@ -461,11 +556,19 @@ __global__ void __launch_bounds__(256) ssd_bwd_kernel(
         add(dCf + o, vc);
       }
     };
-    if (bc4) dbdc(std::integral_constant<int, 4>{});
+    if (bc_mma)
+      dbdc_mma<sizeof(T) == 2>(dBf, dCf, ((b * p.L + t0) * G + grp) * p.N, G * p.N,
+                               int(std::min<int64_t>(Q, p.L - t0)), sm, lay, p, warp, lane, atomic_bc);
+    else if (bc4) dbdc(std::integral_constant<int, 4>{});
     else dbdc(std::integral_constant<int, 1>{});
     // The adjoint leaving the chunk to the left: G <- exp(cs_last) G + sum_s exp(cs_s) C_s dy_s^T (every lane's reads
     // of sG in this chunk precede the __syncthreads above).
-    ssd::state_update_smem<kP>(sG, decay, sV + kVexp * 32, sC, sDY, lane, p);
+    if constexpr (kP == 16) {
+      if (rows_mma) adjoint_update_mma<sizeof(T) == 2>(sG, decay, sV + kVexp * 32, sC, sDY, p, lane);
+      else ssd::state_update_smem<kP>(sG, decay, sV + kVexp * 32, sC, sDY, lane, p);
+    } else {
+      ssd::state_update_smem<kP>(sG, decay, sV + kVexp * 32, sC, sDY, lane, p);
+    }
   }
   dA_acc = warp_sum(dA_acc);
   dD_acc = warp_sum(dD_acc);
