@@ -47,6 +47,44 @@ __device__ __forceinline__ int chunks_in_segment(const Params& p, int64_t k) {
   return int(n < p.seg_chunks ? n : p.seg_chunks);
 }
 
+// (row i, columns col, col + 1) of a Q-row shared array, zero past Q.
+__device__ __forceinline__ float2 ssd_row2(const float* base, int i, int ld, int col, int Q) {
+  return i < Q ? *reinterpret_cast<const float2*>(base + i * ld + col) : make_float2(0.f, 0.f);
+}
+
+// acc = U St for P 16 on tensor cores (3xTF32): U rows i < Q of a [Q][NS] array (C or B of the chunk; rows past Q
+// read 0; kIn: exact in TF32), St an (N, 16) state with row stride ld (S_in in global memory or G_in in shared).
+// acc[mi][np] is the m16n8 tile of rows 16 mi .. and columns 8 np ..; k = n, the lane's k = 2t, 2t + 1.
+template <bool kIn>
+__device__ __forceinline__ void rows_times_state(float (&acc)[2][2][4], const float* U, const float* St, int ld,
+                                                 const Params& p, int lane) {
+  const int g = lane >> 2, t = lane & 3, Q = p.Q, NS = p.NS;
+#pragma unroll
+  for (int mi = 0; mi < 2; ++mi)
+#pragma unroll
+    for (int np = 0; np < 2; ++np)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[mi][np][e] = 0.f;
+  for (int ks = 0; ks < int(p.N) / 8; ++ks) {
+    Frag<2> sb[2];
+#pragma unroll
+    for (int np = 0; np < 2; ++np) {
+      const float* q = St + (8 * ks + 2 * t) * ld + 8 * np + g;
+      const float v[2] = {q[0], q[ld]};
+      sb[np] = split<false>(v);
+    }
+#pragma unroll
+    for (int mi = 0; mi < 2; ++mi) {
+      const float2 c0 = ssd_row2(U, 16 * mi + g, NS, 8 * ks + 2 * t, Q);
+      const float2 c1 = ssd_row2(U, 16 * mi + g + 8, NS, 8 * ks + 2 * t, Q);
+      const float av[4] = {c0.x, c1.x, c0.y, c1.y};
+      const Frag<4> ua = split<kIn>(av);
+#pragma unroll
+      for (int np = 0; np < 2; ++np) mma3<kIn, false>(acc[mi][np], ua, sb[np]);
+    }
+  }
+}
+
 // The state rows of one chunk on tensor cores (3xTF32, cuda/mma_tf32.cuh), for P 16 and N a multiple of 8:
 //   Goff_i = exp(cs_i) dy_i . (C S_in)_i for this warp's head (Y_off = C S_in, 32 x 16, on MMAs), returned for
 //   token lane; and for the block's heads summed, dC_off[i][n] = sum_h exp(cs_h,i) (S_in,h dy_h,i)[n] and
@@ -61,30 +99,11 @@ __device__ float state_rows_mma(const Params& p, const Layout& lay, float* sm, c
   const int g = lane >> 2, t = lane & 3, Q = p.Q, NS = p.NS, nnt = int(p.N) / 8;
   const float* heads = sm + lay.head;
   const float* sC = sm + lay.C;
-  auto row2 = [&](const float* base, int i, int ld, int col) {  // (row i, col .. col + 1) of a Q-row array, 0 past Q
-    return i < Q ? *reinterpret_cast<const float2*>(base + i * ld + col) : make_float2(0.f, 0.f);
-  };
-  // Y_off = C S_in for this warp's head: rows i (2 halves mi), columns p (2 halves np), k = n.
+  auto row2 = [&](const float* base, int i, int ld, int col) { return ssd_row2(base, i, ld, col, Q); };
+  // Y_off = C S_in for this warp's head.
   const float* hw = heads + warp * lay.per_head;
-  const float* Sw = s0 + warp * s_stride;
-  float yo[2][2][4] = {};
-  for (int ks = 0; ks < nnt; ++ks) {
-    Frag<2> sb[2];
-#pragma unroll
-    for (int np = 0; np < 2; ++np) {
-      const float* q = Sw + (8 * ks + 2 * t) * kP + 8 * np + g;
-      const float v[2] = {q[0], q[kP]};
-      sb[np] = split<false>(v);
-    }
-#pragma unroll
-    for (int mi = 0; mi < 2; ++mi) {
-      const float2 c0 = row2(sC, 16 * mi + g, NS, 8 * ks + 2 * t), c1 = row2(sC, 16 * mi + g + 8, NS, 8 * ks + 2 * t);
-      const float av[4] = {c0.x, c1.x, c0.y, c1.y};
-      const Frag<4> ca = split<kIn>(av);
-#pragma unroll
-      for (int np = 0; np < 2; ++np) mma3<kIn, false>(yo[mi][np], ca, sb[np]);
-    }
-  }
+  float yo[2][2][4];
+  rows_times_state<kIn>(yo, sC, s0 + warp * s_stride, kP, p, lane);
   // Goff: row dots with dy over the lane's 4 columns, summed over the quad; lane x then fetches token x's sum from
   // lane 4 (x % 8), slot x / 8 (= 2 mi + row half).
   float part[4];
@@ -403,7 +422,35 @@ __global__ void __launch_bounds__(256) ssd_bwd_kernel(
 
     // Rows, lane = token i: dX̄_i += exp(suf_i) G_in^T B_i; Gst_i = dt_i x_i . (that term).
     float Gst = 0.f;
-    if (lane < Q) {
+    if constexpr (kP == 16) {
+      if (rows_mma) {  // (B G_in) on tensor cores into the head's scratch rows, then lane i takes row i
+        float bg[2][2][4];
+        rows_times_state<sizeof(T) == 2>(bg, sB, sG, PS, p, lane);
+        float* sR = hs + lay.R;
+        const int g = lane >> 2, t = lane & 3;
+#pragma unroll
+        for (int mi = 0; mi < 2; ++mi)
+#pragma unroll
+          for (int np = 0; np < 2; ++np)
+#pragma unroll
+            for (int hr = 0; hr < 2; ++hr)
+              *reinterpret_cast<float2*>(sR + (16 * mi + 8 * hr + g) * PS + 8 * np + 2 * t) =
+                  make_float2(bg[mi][np][2 * hr], bg[mi][np][2 * hr + 1]);
+        __syncwarp();
+        if (lane < Q) {
+          float off[kP];
+          ssd::load_row<kP>(off, sR + lane * PS);
+          float xo = 0.f;
+#pragma unroll
+          for (int q = 0; q < kP; ++q) {
+            dxb[q] += esuf * off[q];
+            xo += xj[q] * off[q];
+          }
+          Gst = esuf * dti * xo;
+        }
+      }
+    }
+    if (!rows_mma && lane < Q) {
       const int i = lane;
       float off[kP];
 #pragma unroll

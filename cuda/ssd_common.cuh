@@ -7,7 +7,7 @@
 //   the forward has its own register-tiled layout (Tile in cuda/ssd_fwd.cu, 4 heads per block).
 //   Backward shared memory per block (floats; padded rows keep float4 accesses conflict-free):
 //     block-shared  sB, sC [Q][NS] (NS = round_up(N,8) + 4), sCB, sW [Q][Q+1], sdB, sdC [Q][NS]
-//     per head      sX, sDY [Q][kP+4], sS [N][kP+4] (state / adjoint), vectors [kVecs][32]
+//     per head      sX, sDY [Q][kP+4], sS [N][kP+4] (state / adjoint), vectors [kVecs][32], (P 16) scratch rows [32][kP+4]
 //   Every kernel is followed by STEREORT_LAUNCH_CHECK in the launchers; nothing here launches.
 #pragma once
 #include <string>
@@ -39,7 +39,7 @@ struct Layout {
   int B, C, CB, W, dB, dC;  // block-shared
   int stage;                // block-shared: the next chunk's raw B, C [Q][N] and x, dy [Q][hb*kP] in T (es bytes)
   int head, per_head;       // per-head areas start at `head`, `per_head` floats apart
-  int X, DY, S, V;          // offsets inside a head's area
+  int X, DY, S, V, R;       // offsets inside a head's area (R: [32][kP+4] scratch rows, P 16 only)
   int total;                // floats
 };
 __host__ __device__ inline int round4(int v) { return (v + 3) & ~3; }
@@ -61,6 +61,7 @@ __host__ __device__ inline Layout make_layout(const Params& p, int kP, int es = 
   l.DY = h, h += Q * PS;
   l.S = h, h += int(p.N) * PS;
   l.V = h, h += kVecs * 32;
+  l.R = h, h += kP == 16 ? kMaxChunk * PS : 0;  // only the P 16 tensor-core rows use it
   l.per_head = round4(h);
   l.total = o + p.hb * l.per_head;
   return l;
