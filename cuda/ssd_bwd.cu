@@ -1,27 +1,32 @@
 // cuda/ssd_bwd.cu — Mamba-2 SSD backward (kernels.md §3, the chunked adjoint of ref::ssd_chunked_backward), fp32.
-//   1. ssd::adjoint_walk (the forward's register-tiled walk, cuda/ssd_fwd.cu): per segment, the adjoint it sends left
-//      from zero, E_k = sum_s exp(sum_{r=start..s} log a_r) C_s dy_s^T (chunks walked right to left), and its total
-//      log-decay.
+//   1. ssd::adjoint_walk (the forward's walk, cuda/ssd_fwd.cu; on tensor cores at P 16 with 4 heads per block,
+//      cuda/ssd_walk_mma.cu): per segment, the adjoint it sends left from zero,
+//      E_k = sum_s exp(sum_{r=start..s} log a_r) C_s dy_s^T (chunks walked right to left), and its total log-decay.
 //   2. pass_states(reverse): G~_k (the adjoint entering segment k from the right; dfinal at the end) and dS_{-1}.
-//   3. ssd::chunk_state_walk (the forward's tiled walk again): from the forward's saved S~_k, the state entering every
+//   3. ssd::chunk_state_walk (the forward's walk again): from the forward's saved S~_k, the state entering every
 //      chunk (fp32 scratch sbuf, one (N,P) per chunk and head; re-read once by step 4, mostly from L2).
 //   4. ssd_bwd_kernel: per (segment, head group, batch), one token per lane.
-//      It walks the chunks right to left with the adjoint G (registers; G_in of the chunk), per chunk:
+//      It walks the chunks right to left with the adjoint G (G_in of the chunk, in the head's shared rows), per chunk:
 //        column walk (lane = column j, s >= j):  dX̄_j += exp(seg) CB[s,j] dy_s;  W[s,j] += exp(seg) dt_j (dy_s.x_j)
 //          summed over the block's heads (shared-memory atomics);  G[s,j] = W_h CB row/column sums for d log a;
 //          dA += G[s,j] * (sum of dt over (j,s]) pair by pair (exact across a reset, see ops/ssd.h)
 //        rows (lane = token i):  dX̄_i += exp(suf_i) G_in^T B_i;  dla_i = reverse-cumsum(row - col + Goff) +
 //          prefix(Gst) + Gcross;  dx, ddt written;  dA, dD accumulated per lane
-//        state rows (lane = n):  dC_off = exp(cs_i) S_in dy_i and dB_off = exp(suf_i) dt_i G_in x_i into shared sums
-//          over heads; Goff_i = C_i . dC_off (warp sum); Gcross = exp(cs_last) <G_in, S_in>
+//        state rows:  dC_off = exp(cs_i) S_in dy_i and dB_off = exp(suf_i) dt_i G_in x_i summed over heads;
+//          Goff_i = C_i . dC_off of the head; Gcross = exp(cs_last) <G_in, S_in>
 //        block: dB_i = sdB_i + sum_{s>=i} W[s,i] C_s;  dC_i = sdC_i + sum_{j<=i} W[i,j] B_j   (one write per element
 //          when the block covers the group's heads, else one fp32 atomic per block and element)
 //        G <- exp(cs_last) G + sum_s exp(cs_s) C_s dy_s^T.
+//      On tensor cores (3xTF32, cuda/mma_tf32.cuh) when N is a multiple of 8: dB/dC (dbdc_mma); with P 16 also the
+//      rows' G_in^T B, the state rows (state_rows_mma: block GEMMs over heads x P instead of per-head shared-memory
+//      atomics, which are CAS loops on sm_90) and the adjoint update (adjoint_update_mma). The column walk stays on
+//      CUDA cores (its pairwise dt sums must stay exact across resets).
 //   dA and dD leave as per-(batch, segment, head) partials summed by the caller (deterministic).
-//   Measured (H100, StereoMamba cross-attention, both directions, f32): 4.59 ms in all (7.2x the fp32 FMA floor).
-//   Ablation of this kernel's sections (each skipped in turn, before the staging): synchronous tile loads 1.8 ms (now
-//   staged), state rows 1.3, column walk 0.7, dB/dC 0.4, state update 0.4, rows 0.3. Interleaving the per-pair dot
-//   products into 4 partial sums measured slower (5.03 ms).
+//   Measured (H100, StereoMamba cross-attention, both directions): f32 3.57 ms, bf16 3.41 ms in all (4.59 / 4.39 ms
+//   with every product on CUDA cores). Ablation of this kernel's sections then (each skipped in turn, before the
+//   staging): synchronous tile loads 1.8 ms (now staged), state rows 1.3, column walk 0.7, dB/dC 0.4, state update
+//   0.4, rows 0.3. Interleaving the per-pair dot products into 4 partial sums measured slower (5.03 ms); the state rows
+//   without atomics but still on CUDA cores gained 3 % (f32) and lost 7 % at Q 16.
 #include <algorithm>
 
 #include "cuda/mma_tf32.cuh"
