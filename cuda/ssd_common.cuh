@@ -7,7 +7,8 @@
 //   the forward has its own register-tiled layout (Tile in cuda/ssd_fwd.cu, 4 heads per block).
 //   Backward shared memory per block (floats; padded rows keep float4 accesses conflict-free):
 //     block-shared  sB, sC [Q][NS] (NS = round_up(N,8) + 4), sCB, sW [Q][Q+1], sdB, sdC [Q][NS]
-//     per head      sX, sDY [Q][kP+4], sS [N][kP+4] (state / adjoint), vectors [kVecs][32], (P 16) scratch rows [32][kP+4]
+//     per head      sX, sDY [Q][kP+4], sS [N][kP+4] (state / adjoint), vectors [kVecs][32],
+//                   (P 16) scratch rows R [32][kP+4]
 //   Every kernel is followed by STEREORT_LAUNCH_CHECK in the launchers; nothing here launches.
 #pragma once
 #include <string>

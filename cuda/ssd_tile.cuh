@@ -92,8 +92,8 @@ struct TilePrefetch {
   uint4 rb[kUBC], rc[kUBC], rx[kUX];
   float dti;
 
-  static __host__ __device__ __forceinline__ bool ok(const Params& p, int hb, const T* x, const T* Bm, const T* Cm, int64_t b,
-                                            int grp, int h0, bool with_c) {
+  static __host__ __device__ __forceinline__ bool ok(const Params& p, int hb, const T* x, const T* Bm, const T* Cm,
+                                                     int64_t b, int grp, int h0, bool with_c) {
     if (!kUsable || hb != kHeads || int(p.N) % (2 * kV) != 0 || p.N > kNr) return false;
     if (p.sbl >= kMaxRowStride || (with_c && p.scl >= kMaxRowStride) || p.sxl >= kMaxRowStride) return false;
     const bool bo = ssd::aligned16(Bm + b * p.sbb + int64_t(grp) * p.N) && p.sbl % kV == 0;

@@ -16,9 +16,9 @@
 //   of t and t + 4). The sum is the same, and then (1) the accumulator of S^T (a lane holds n = 2t, 2t + 1 of rows
 //   p = g, g + 8) IS the B fragment of S for Y's C S product: the state never goes through shared memory; (2) the
 //   accumulator of a CB tile IS the A fragment of M for Y's M X product.
-//   Shared memory (floats): B^T [64][40] (stride 8 mod 32: the update's float2 B reads are conflict-free), C^T [64][36],
-//   CB [6 tiles][32 lanes][4]; f32: BtLo, CtLo like B^T, C^T; per head X [32][20] and 4 vectors of 32. Every fragment
-//   read is conflict-free except CB's B reads (2-way, once per block and chunk).
+//   Shared memory (floats): B^T [64][40] (stride 8 mod 32: the update's float2 B reads are conflict-free),
+//   C^T [64][36], CB [6 tiles][32 lanes][4]; f32: BtLo, CtLo like B^T, C^T; per head X [32][20] and 4 vectors of 32.
+//   Every fragment read is conflict-free except CB's B reads (2-way, once per block and chunk).
 //   Measured (H100, StereoMamba cross-attention: L 81,920, 16 heads x 16, N 64, both directions): forward f32 0.69 ms,
 //   bf16 0.50 ms, against 1.14 / 0.98 ms for the CUDA-core walks (tests/bench/ssd_bench rows tc / cc). Nsight Compute:
 //   issue-latency bound (about 3 warps per scheduler, 0.5 eligible), the tensor pipe ~25 % busy.
@@ -39,7 +39,8 @@ constexpr int kXSm = kPm + 4;               // row stride of X
 template <bool kLo>
 struct MmaLayout {
   static constexpr int kBt = 0, kCt = kNm * kBS, kCBt = kCt + kNm * kTS;
-  static constexpr int kCBf = 6 * 32 * 4;  // C B^T: the 6 m16n8 tiles touching j <= i, in fragment order (float4 per lane)
+  // C B^T: the 6 m16n8 tiles touching j <= i, in fragment order (a float4 per lane)
+  static constexpr int kCBf = 6 * 32 * 4;
   static __host__ __device__ constexpr int bt_lo(bool out) { return out ? kCBt + kCBf : kNm * kBS; }
   static __host__ __device__ constexpr int ct_lo(bool out) { return bt_lo(out) + kNm * kBS; }
   static __host__ __device__ constexpr int shared(bool out) {

@@ -6,7 +6,8 @@
 //   dx, ddt, dB, dC (fp32). Scratch traffic of the kernels (segment and chunk states) is not counted: it is part of
 //   the cost being measured against the floor.
 //   Two rows per direction: "tc" = the default, whose walks run on tensor cores (3xTF32, cuda/ssd_walk_mma.cu), and
-//   "cc" = every walk on CUDA cores (STEREORT_SSD_CUDA_CORES=1). FLOPs floor of the cc rows: the state work no chunking
+//   "cc" = every walk on CUDA cores (STEREORT_SSD_CUDA_CORES=1; the backward kernel's own products, cuda/ssd_bwd.cu,
+//   use tensor cores in both rows where N allows). FLOPs floor of the cc rows: the state work no chunking
 //   avoids, 2 MAC per (token, head, n, p) forward (state update + output) and 6 backward (state recompute, adjoint
 //   update, dX̄, dB, dC, d log a), at the fp32 rate measured here as a strict-fp32 cuBLAS SGEMM. Floor of a cc row =
 //   max(bytes / copy bandwidth, FLOPs / fp32 rate); of a tc row the HBM term alone (3xTF32 on tensor cores is not the
