@@ -174,13 +174,7 @@ __global__ void __launch_bounds__(128, 3)
         for (int kb = 0; kb < 4; ++kb) q[kb] = ssd::warp_prefix_incl(lane > 8 * kb ? la2c : 0.f, lane);
       }
       // Y tiles (mi: rows 16 mi + g (+8); np: columns 8 np + 2t (+1)): first C S with S from the state registers.
-      float acc[2][2][4];
-#pragma unroll
-      for (int mi = 0; mi < 2; ++mi)
-#pragma unroll
-        for (int np = 0; np < 2; ++np)
-#pragma unroll
-          for (int e = 0; e < 4; ++e) acc[mi][np][e] = 0.f;
+      float acc[2][2][4] = {};
 #pragma unroll
       for (int ks = 0; ks < kNm / 8; ++ks) {
         Frag<2> sb[2];
